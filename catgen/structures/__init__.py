@@ -1,0 +1,3 @@
+from .sis_data_sample import SISDataSample
+
+__all__ = ['SISDataSample']
