@@ -15,6 +15,7 @@ from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
@@ -67,6 +68,7 @@ def _child(name, parent, location):
 
 
 MODELS = _child('model', MMENGINE_MODELS, 'catgen.models')
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'catgen.engine')
 DATASETS = _child('dataset', MMENGINE_DATASETS, 'catgen.datasets')
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'catgen.datasets')
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, 'catgen.datasets.transforms')

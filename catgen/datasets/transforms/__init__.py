@@ -1,1 +1,8 @@
+"""Transforms on catgen's results dict (see docs/conventions.md), registered in
+``catgen.registry.TRANSFORMS``."""
+from .formatting import PackSISInputs
+from .loading import LoadSISAnnotations, LoadSISImageFromFile
+from .processing import CenterCrop, RandomCrop, RandomFlip, Resize
 
+__all__ = ['LoadSISImageFromFile', 'LoadSISAnnotations', 'Resize', 'RandomCrop', 'CenterCrop',
+           'RandomFlip', 'PackSISInputs']

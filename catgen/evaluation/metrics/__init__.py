@@ -1,1 +1,3 @@
+from .class_color_distance import ClassColorDistance
 
+__all__ = ['ClassColorDistance']

@@ -1,0 +1,91 @@
+"""The PatchGAN discriminator of SPADE (official ``NLayerDiscriminator``, Park et al. 2019)."""
+import torch
+import torch.nn as nn
+from torch.nn.utils import spectral_norm as sn
+
+from catgen.models.generators.spade_generator import init_weights_official
+from catgen.registry import MODELS
+
+
+def _norm_conv(conv, spectral_norm, norm_type):
+    """Wrap ``conv`` as the official ``get_nonspade_norm_layer``: optional spectral norm, then a
+    norm layer; where a norm follows, the conv's bias is dropped (it would have no effect)."""
+    if spectral_norm:
+        conv = sn(conv)
+    if norm_type == 'none':
+        return conv
+    conv.bias = None  # before any norm the bias is meaningless (as official)
+    if norm_type == 'instance':
+        norm = nn.InstanceNorm2d(conv.out_channels, affine=False)
+    elif norm_type == 'batch':
+        norm = nn.BatchNorm2d(conv.out_channels, affine=True)
+    else:
+        raise ValueError(f"norm_type must be 'instance', 'batch' or 'none', got {norm_type!r}")
+    return nn.Sequential(conv, norm)
+
+
+@MODELS.register_module()
+class PatchGANDiscriminator(nn.Module):
+    """SPADE's PatchGAN: ``cat([seg, img])`` -> list of intermediate features, patch logits last.
+
+    ``num_layers`` 4x4 convs (the first three with stride 2 at official settings, the last of them
+    stride 1) with widths ``ndf, 2ndf, 4ndf, 8ndf`` (capped at 512), LeakyReLU(0.2), then a 4x4
+    conv to 1 channel. The first conv has neither norm nor spectral norm; the middle convs are
+    spectral-norm + instance-norm (official 'spectralinstance'); the last conv is plain. Module
+    names (``model0`` .. ``model{num_layers}``) follow the official code.
+
+    Args:
+        num_classes: channels of the one-hot label map, the don't-care channel included.
+        num_layers: official ``n_layers_D`` (4); the output list has ``num_layers + 1`` tensors.
+        base_channels: official ``ndf`` (64).
+        img_channels: channels of the image (3).
+        spectral_norm: spectral norm on the middle convs (official 'spectral...' in norm_D).
+        norm_type: norm after the middle convs, 'instance' (official), 'batch' or 'none'.
+        init_type: weight initialisation, official 'xavier' (see ``init_weights_official``).
+        init_gain: gain of that initialisation (official 0.02).
+    """
+
+    def __init__(self, num_classes, num_layers=4, base_channels=64, img_channels=3,
+                 spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f'num_layers must be >= 1, got {num_layers}')
+        self.num_classes = num_classes
+        self.num_layers = num_layers
+        kw, padw = 4, 2  # official: padw = ceil((kw - 1) / 2)
+        nf = base_channels
+        in_nc = num_classes + img_channels
+        groups = [[nn.Conv2d(in_nc, nf, kw, stride=2, padding=padw), nn.LeakyReLU(0.2)]]
+        for n in range(1, num_layers):
+            nf_prev, nf = nf, min(nf * 2, 512)
+            stride = 1 if n == num_layers - 1 else 2
+            conv = nn.Conv2d(nf_prev, nf, kw, stride=stride, padding=padw)
+            groups.append([_norm_conv(conv, spectral_norm, norm_type), nn.LeakyReLU(0.2)])
+        groups.append([nn.Conv2d(nf, 1, kw, stride=1, padding=padw)])
+        for n, group in enumerate(groups):
+            self.add_module(f'model{n}', nn.Sequential(*group))
+        init_weights_official(self, init_type, init_gain)
+
+    def forward_input(self, x):
+        """x: Tensor[B, num_classes + 3, H, W] (seg then image) -> list of num_layers + 1 tensors."""
+        feats = []
+        for n in range(self.num_layers + 1):
+            x = getattr(self, f'model{n}')(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, img, seg):
+        """Score image patches given the label map.
+
+        Args:
+            img: Tensor[B, 3, H, W] in [-1, 1].
+            seg: Tensor[B, num_classes, H, W], one-hot label map.
+
+        Returns:
+            list of ``num_layers + 1`` tensors: the intermediate features (after each LeakyReLU)
+            then the patch logits ``Tensor[B, 1, h, w]`` last.
+        """
+        if seg.shape[1] != self.num_classes:
+            raise ValueError(f'seg must have num_classes={self.num_classes} channels, '
+                             f'got {seg.shape[1]}')
+        return self.forward_input(torch.cat([seg, img], dim=1))  # official order: seg, image

@@ -1,0 +1,158 @@
+"""OASIS generator (Sushko et al., ICLR 2021), as the official boschresearch/OASIS code builds it.
+
+The one-hot label map, with a noise vector repeated over every pixel and concatenated in front
+("3D noise"), is resized (nearest) to the start size and lifted by a 3x3 conv; SPADE residual
+blocks with nearest x2 upsampling between them follow, each conditioned on the full-resolution
+noise + label tensor; LeakyReLU(0.2) -> 3x3 conv to RGB -> tanh ends it.
+
+Module names equal the official ones (``fc``, ``body.<i>``, ``conv_img``), except that the
+parameter-free norm inside SPADE is ``param_free_norm`` where the official code says
+``first_norm`` (see ``catgen/models/oasis_checkpoint.py``).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from catgen.registry import MODELS
+from ..layers.spade_resblock import SPADEResBlock
+
+
+def oasis_init_weights(module, gain=0.02):
+    """The official OASIS initialisation, applied in place to every sub-module of ``module``.
+
+    Conv/Linear weights ~ Xavier-normal with ``gain``, their biases 0. For a spectral-normalised
+    conv the raw ``weight_orig`` is initialised (the official code writes into the same storage).
+    BatchNorm layers with affine weights get N(1, gain) weights and zero biases (OASIS's norms are
+    parameter-free, so this only matters for sub-classes).
+    """
+    for m in module.modules():
+        name = m.__class__.__name__
+        if 'BatchNorm' in name:
+            if getattr(m, 'weight', None) is not None:
+                nn.init.normal_(m.weight, 1.0, gain)
+            if getattr(m, 'bias', None) is not None:
+                nn.init.zeros_(m.bias)
+        elif 'Conv' in name or 'Linear' in name:
+            weight = getattr(m, 'weight_orig', None)
+            if weight is None:
+                weight = m._parameters.get('weight')
+            if weight is not None:
+                nn.init.xavier_normal_(weight, gain=gain)
+            if getattr(m, 'bias', None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+@MODELS.register_module()
+class OASISGenerator(nn.Module):
+    """OASIS generator: SPADE residual blocks conditioned on label map + 3D noise.
+
+    Args:
+        num_classes: semantic channels incl. the don't-care channel 0 (ADE20K 151,
+            COCO-Stuff 183, Cityscapes 35).
+        z_dim: noise channels concatenated in front of the label map; 0 disables the noise
+            (the official ``--no_3dnoise``).
+        base_channels: width unit ``ch`` (official ``channels_G``, 64); block widths are
+            ``ch * channel_multipliers``.
+        channel_multipliers: widths of the first conv's output and of every block's output, in
+            units of ``base_channels``; length = number of SPADE blocks + 1.
+        crop_size: output width in pixels (the official ``crop_size``: 256 for ADE20K and
+            COCO-Stuff, 512 for Cityscapes); the start width is ``crop_size / 2**(blocks - 1)``.
+        aspect_ratio: output width / height (Cityscapes 2.0: 512x256 output, 8x16 start).
+        spectral_norm: spectral normalisation on the residual blocks' convs (not on ``fc``,
+            ``conv_img`` or the SPADE convs, as official).
+        norm_type: parameter-free norm inside SPADE, 'batch' (official 'syncbatch': convert with
+            ``nn.SyncBatchNorm.convert_sync_batchnorm`` under DDP) or 'instance'.
+        spade_hidden: width of SPADE's shared embedding conv (128).
+        init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
+    """
+
+    def __init__(self, num_classes, z_dim=64, base_channels=64,
+                 channel_multipliers=(16, 16, 16, 8, 4, 2, 1), crop_size=256, aspect_ratio=1.0,
+                 spectral_norm=True, norm_type='batch', spade_hidden=128, init_gain=0.02):
+        super().__init__()
+        if len(channel_multipliers) < 2:
+            raise ValueError('channel_multipliers needs at least 2 entries (first conv + 1 block), '
+                             f'got {tuple(channel_multipliers)}')
+        if z_dim < 0:
+            raise ValueError(f'z_dim must be >= 0, got {z_dim}')
+        self.num_classes = num_classes
+        self.z_dim = z_dim
+        self.label_nc = num_classes + z_dim
+        self.channels = [base_channels * m for m in channel_multipliers]
+        self.num_blocks = len(self.channels) - 1
+        scale = 2 ** (self.num_blocks - 1)
+        if crop_size % scale:
+            raise ValueError(f'crop_size must be divisible by 2**(blocks - 1) = {scale}, '
+                             f'got {crop_size}')
+        start_w = crop_size // scale
+        start_h = round(start_w / aspect_ratio)
+        if start_h < 1:
+            raise ValueError(f'aspect_ratio {aspect_ratio} leaves no rows at the start size '
+                             f'(start width {start_w})')
+        self.start_size = (start_h, start_w)
+        self.output_size = (start_h * scale, start_w * scale)
+
+        self.fc = nn.Conv2d(self.label_nc, self.channels[0], 3, padding=1)
+        self.body = nn.ModuleList([
+            SPADEResBlock(self.channels[i], self.channels[i + 1], self.label_nc,
+                          spectral_norm=spectral_norm, norm_type=norm_type,
+                          hidden_nc=spade_hidden)
+            for i in range(self.num_blocks)])
+        self.up = nn.Upsample(scale_factor=2, mode='nearest')
+        self.conv_img = nn.Conv2d(self.channels[-1], 3, 3, padding=1)
+        if init_gain is not None:
+            oasis_init_weights(self, init_gain)
+
+    def make_input(self, seg, z=None):
+        """Concatenate noise in front of the label map.
+
+        seg: Tensor[B, num_classes, H, W]; z: Tensor[B, z_dim] or None (drawn ~ N(0, I))
+        -> Tensor[B, z_dim + num_classes, H, W].
+        """
+        if seg.dim() != 4 or seg.shape[1] != self.num_classes:
+            raise ValueError(f'OASISGenerator expects seg of shape [B, {self.num_classes}, H, W], '
+                             f'got {tuple(seg.shape)}')
+        if self.z_dim == 0:
+            if z is not None and z.numel() > 0:
+                raise ValueError('this OASISGenerator has z_dim=0 (no noise) but z was given')
+            return seg
+        b, _, h, w = seg.shape
+        if z is None:
+            z = torch.randn(b, self.z_dim, device=seg.device, dtype=seg.dtype)
+        elif tuple(z.shape) != (b, self.z_dim):
+            raise ValueError(f'z must have shape [B, z_dim] = [{b}, {self.z_dim}], '
+                             f'got {tuple(z.shape)}')
+        z = z.to(seg.dtype).view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h, w)
+        return torch.cat((z, seg), dim=1)
+
+    def forward(self, seg, z=None, return_features=False):
+        """Synthesise images.
+
+        Args:
+            seg: Tensor[B, num_classes, H, W], one-hot (or soft) label map with
+                ``(H, W) == self.output_size``.
+            z: Tensor[B, z_dim] or None (then z ~ N(0, I) is drawn).
+            return_features: also return the output of every SPADE block.
+
+        Returns:
+            Tensor[B, 3, H, W] in [-1, 1]; with ``return_features`` a tuple
+            ``(img, feats)`` where ``feats[i]`` is the output of ``body.<i>`` (before upsampling),
+            Tensor[B, channels[i + 1], h_i, w_i].
+        """
+        if tuple(seg.shape[2:]) != self.output_size:
+            raise ValueError(
+                f'this OASISGenerator makes {self.output_size[0]}x{self.output_size[1]} images '
+                f'(start size {self.start_size} x 2**{self.num_blocks - 1}) but seg is '
+                f'{seg.shape[2]}x{seg.shape[3]}; build it with crop_size = image width and '
+                f'aspect_ratio = width / height of your label maps')
+        seg = self.make_input(seg, z)
+        x = F.interpolate(seg, size=self.start_size, mode='nearest')
+        x = self.fc(x)
+        feats = []
+        for i, block in enumerate(self.body):
+            x = block(x, seg)
+            feats.append(x)
+            if i < self.num_blocks - 1:
+                x = self.up(x)
+        img = torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return (img, feats) if return_features else img

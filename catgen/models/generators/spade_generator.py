@@ -1,0 +1,189 @@
+"""The SPADE generator (Park et al., CVPR 2019), laid out as the official NVlabs/SPADE code.
+
+A 3x3 conv lifts the label map, downsampled (nearest) to ``1 / 2**num_up`` of the output size, to
+``16 * ngf`` channels (or, with ``use_vae``, a Linear maps ``z`` to that tensor); then SPADE
+residual blocks ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3`` (and ``up_4`` for
+'most') with x2 nearest upsampling between them; LeakyReLU(0.2) -> 3x3 conv -> tanh.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn import init
+
+from catgen.models.layers.spade_resblock import SPADEResBlock
+from catgen.registry import MODELS
+
+# 'normal': 5 upsamplings (1/32 of the output), 'more': 6, 'most': 7 (as the official code).
+NUM_UP_LAYERS = {'normal': 5, 'more': 6, 'most': 7}
+
+
+def init_weights_official(module, init_type='xavier', gain=0.02):
+    """Initialise ``module`` in place as the official SPADE ``BaseNetwork.init_weights``.
+
+    Conv and Linear weights: ``init_type`` ('normal' N(0, gain), 'xavier' xavier_normal with
+    ``gain``, 'xavier_uniform' (gain 1), 'kaiming', 'orthogonal'; 'none' keeps PyTorch's default);
+    their biases 0. Affine BatchNorm weights N(1, gain), biases 0. For spectrally normalised layers
+    the underlying ``weight_orig`` is initialised (which is what the official in-place init does).
+    The official defaults are 'xavier' and 0.02.
+    """
+    if init_type == 'none':
+        return module
+    known = ('normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal')
+    if init_type not in known:
+        raise ValueError(f'init_type must be one of {known + ("none",)}, got {init_type!r}')
+
+    def init_one(m):
+        name = type(m).__name__
+        if 'BatchNorm2d' in name:
+            if getattr(m, 'weight', None) is not None:
+                init.normal_(m.weight.data, 1.0, gain)
+            if getattr(m, 'bias', None) is not None:
+                init.constant_(m.bias.data, 0.0)
+        elif 'Conv' in name or 'Linear' in name:
+            weight = getattr(m, 'weight_orig', None)
+            if weight is None:
+                weight = getattr(m, 'weight', None)
+            if weight is None:
+                return
+            if init_type == 'normal':
+                init.normal_(weight.data, 0.0, gain)
+            elif init_type == 'xavier':
+                init.xavier_normal_(weight.data, gain=gain)
+            elif init_type == 'xavier_uniform':
+                init.xavier_uniform_(weight.data, gain=1.0)
+            elif init_type == 'kaiming':
+                init.kaiming_normal_(weight.data, a=0, mode='fan_in')
+            else:
+                init.orthogonal_(weight.data, gain=gain)
+            if getattr(m, 'bias', None) is not None:
+                init.constant_(m.bias.data, 0.0)
+
+    module.apply(init_one)
+    return module
+
+
+@MODELS.register_module()
+class SPADEGenerator(nn.Module):
+    """SPADE generator: one-hot label map (and, with ``use_vae``, a style code z) -> RGB image.
+
+    Args:
+        num_classes: channels of the semantic map, the don't-care channel included (ADE20K 151).
+        base_channels: ngf; the widest blocks have ``16 * ngf`` channels (official 64).
+        crop_size: output width; with ``use_vae`` it fixes the latent grid (Linear size).
+        aspect_ratio: output width / height (Cityscapes 2.0); used with ``use_vae``.
+        num_upsampling_layers: 'normal' (5 upsamplings), 'more' (6) or 'most' (7, adds ``up_4``).
+        use_vae: start from a Linear on ``z`` instead of a conv on the downsampled label map.
+        z_dim: length of ``z`` when ``use_vae`` (official 256); ``self.z_dim`` is 0 otherwise.
+        spectral_norm: spectral norm on the residual blocks' convs (official 'spectral...').
+        norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch) or 'instance'.
+        init_type: weight initialisation, official 'xavier' (see :func:`init_weights_official`).
+        init_gain: gain / std of that initialisation (official ``init_variance`` 0.02).
+    """
+
+    def __init__(self, num_classes, base_channels=64, crop_size=256, aspect_ratio=1.0,
+                 num_upsampling_layers='normal', use_vae=False, z_dim=256, spectral_norm=True,
+                 norm_type='batch', init_type='xavier', init_gain=0.02):
+        super().__init__()
+        if num_upsampling_layers not in NUM_UP_LAYERS:
+            raise ValueError(f'num_upsampling_layers must be one of {tuple(NUM_UP_LAYERS)}, '
+                             f'got {num_upsampling_layers!r}')
+        self.num_classes = num_classes
+        self.base_channels = nf = base_channels
+        self.num_upsampling_layers = num_upsampling_layers
+        self.num_up = NUM_UP_LAYERS[num_upsampling_layers]
+        self.use_vae = use_vae
+        self.z_dim = z_dim if use_vae else 0
+        # Latent grid for use_vae, computed as the official compute_latent_vector_size.
+        self.sw = crop_size // (2 ** self.num_up)
+        self.sh = round(self.sw / aspect_ratio)
+        if use_vae and (self.sw < 1 or self.sh < 1):
+            raise ValueError(f'crop_size {crop_size} with aspect_ratio {aspect_ratio} is too small '
+                             f'for {self.num_up} upsamplings ({num_upsampling_layers!r}): the '
+                             f'latent grid would be {self.sh}x{self.sw}')
+
+        if use_vae:
+            self.fc = nn.Linear(z_dim, 16 * nf * self.sw * self.sh)
+        else:
+            self.fc = nn.Conv2d(num_classes, 16 * nf, 3, padding=1)
+
+        def block(fin, fout):
+            return SPADEResBlock(fin, fout, num_classes, spectral_norm=spectral_norm,
+                                 norm_type=norm_type)
+
+        self.head_0 = block(16 * nf, 16 * nf)
+        self.G_middle_0 = block(16 * nf, 16 * nf)
+        self.G_middle_1 = block(16 * nf, 16 * nf)
+        self.up_0 = block(16 * nf, 8 * nf)
+        self.up_1 = block(8 * nf, 4 * nf)
+        self.up_2 = block(4 * nf, 2 * nf)
+        self.up_3 = block(2 * nf, 1 * nf)
+        final_nc = nf
+        if num_upsampling_layers == 'most':
+            self.up_4 = block(1 * nf, nf // 2)
+            final_nc = nf // 2
+        self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2)  # nearest
+        init_weights_official(self, init_type, init_gain)
+
+    def _initial_features(self, seg, z):
+        """The ``16 * ngf`` tensor at the latent grid, from the label map or from ``z``."""
+        b, _, h, w = seg.shape
+        scale = 2 ** self.num_up
+        if self.use_vae:
+            if (h, w) != (self.sh * scale, self.sw * scale):
+                raise ValueError(
+                    f'SPADEGenerator(use_vae=True) was built for {self.sh * scale}x'
+                    f'{self.sw * scale} label maps (crop_size, aspect_ratio, '
+                    f'num_upsampling_layers), got {h}x{w}; build it with matching crop_size.')
+            if z is None:
+                z = torch.randn(b, self.z_dim, dtype=seg.dtype, device=seg.device)
+            elif z.shape != (b, self.z_dim):
+                raise ValueError(f'z must be Tensor[{b}, {self.z_dim}], got {tuple(z.shape)}')
+            x = self.fc(z)
+            return x.view(b, 16 * self.base_channels, self.sh, self.sw)
+        if z is not None and z.numel() > 0:
+            raise ValueError('SPADEGenerator(use_vae=False) takes no noise (z_dim == 0); pass '
+                             f'z=None, got a tensor of shape {tuple(z.shape)}')
+        if h % scale or w % scale:
+            raise ValueError(f'label map size {h}x{w} must be divisible by 2**{self.num_up} = '
+                             f'{scale} (num_upsampling_layers={self.num_upsampling_layers!r})')
+        x = F.interpolate(seg, size=(h // scale, w // scale))  # nearest, as official
+        return self.fc(x)
+
+    def forward(self, seg, z=None, return_features=False):
+        """Synthesise images.
+
+        Args:
+            seg: Tensor[B, num_classes, H, W], one-hot (or soft) label map. Without ``use_vae``,
+                H and W must be divisible by ``2**num_up`` (32 for 'normal') and the output has
+                the same size; with ``use_vae`` they must equal the size the model was built for.
+            z: Tensor[B, z_dim] or None; with ``use_vae`` None draws z ~ N(0, I); must be None
+                (or empty) without ``use_vae``.
+            return_features: also return the outputs of the residual blocks.
+
+        Returns:
+            Tensor[B, 3, H, W] in [-1, 1]; with ``return_features`` a tuple ``(img, feats)``,
+            ``feats`` the list of block outputs in order head_0, G_middle_0, G_middle_1,
+            up_0, .., up_3 (, up_4).
+        """
+        feats = []
+        x = self._initial_features(seg, z)
+        x = self.head_0(x, seg)
+        feats.append(x)
+        x = self.G_middle_0(self.up(x), seg)
+        feats.append(x)
+        if self.num_upsampling_layers in ('more', 'most'):
+            x = self.up(x)
+        x = self.G_middle_1(x, seg)
+        feats.append(x)
+        blocks = [self.up_0, self.up_1, self.up_2, self.up_3]
+        if self.num_upsampling_layers == 'most':
+            blocks.append(self.up_4)
+        for blk in blocks:
+            x = blk(self.up(x), seg)
+            feats.append(x)
+        img = torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        if return_features:
+            return img, feats
+        return img
+

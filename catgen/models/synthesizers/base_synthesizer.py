@@ -1,0 +1,211 @@
+"""The trainable whole of a conditional GAN: generator, discriminator, EMA, the two-step update."""
+import contextlib
+
+import torch
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel, ExponentialMovingAverage, is_model_wrapper
+
+from catgen.registry import MODELS
+from catgen.structures import SISDataSample
+
+
+@contextlib.contextmanager
+def frozen(module):
+    """Temporarily set ``requires_grad=False`` on every parameter of ``module``; restore after.
+
+    The previous flags are restored one by one, so parts that a transfer strategy froze on
+    purpose stay frozen.
+    """
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def unwrap(module):
+    """The module inside a (DDP) model wrapper, or the module itself."""
+    return module.module if is_model_wrapper(module) else module
+
+
+def to_uint8(img):
+    """Tensor[..., 3, H, W] in [-1, 1] -> uint8 Tensor of the same shape in [0, 255]."""
+    return ((img.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class ConditionalGANSynthesizer(BaseModel):
+    """Base class of catgen's GAN synthesizers (label map -> image).
+
+    One ``train_step`` is a discriminator update followed by a generator update, each through
+    its own optimizer wrapper of the :class:`~mmengine.optim.OptimWrapperDict` (keys
+    ``generator`` and ``discriminator``), then an EMA update of the generator. Subclasses define
+    :meth:`discriminator_loss` and :meth:`generator_loss`, each returning a dict of named scalar
+    losses whose keys start with ``loss_``.
+
+    Args:
+        generator: config (or module) of the generator (``forward(seg, z) -> img``).
+        discriminator: config (or module) of the discriminator; None for inference-only models.
+        data_preprocessor: config of the data preprocessor (``SISDataPreprocessor``).
+        ema_momentum: weight of the new value in the EMA update of the generator, i.e.
+            ``1 - decay`` (MMEngine's convention): 1e-4 means decay 0.9999. None disables EMA.
+        ema_start_iter: iteration from which the EMA is updated (before it, it copies G).
+        nonfinite: what a non-finite loss does: 'raise' stops training with a message naming
+            the loss term and the iteration; 'skip' skips that update and logs it.
+        eval_seed: seed of the noise used in val/test; sample ``i`` always gets the same noise.
+        num_eval_samples: images generated per label map in val/test (diversity metrics use >1).
+        init_cfg: MMEngine weight-initialisation config.
+    """
+
+    def __init__(self, generator, discriminator=None, data_preprocessor=None, ema_momentum=1e-4,
+                 ema_start_iter=0, nonfinite='raise', eval_seed=0, num_eval_samples=1,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if nonfinite not in ('raise', 'skip'):
+            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        self.generator = MODELS.build(generator) if isinstance(generator, dict) else generator
+        self.discriminator = (MODELS.build(discriminator) if isinstance(discriminator, dict)
+                              else discriminator)
+        self.ema_momentum = ema_momentum
+        self.generator_ema = None
+        if ema_momentum is not None:
+            if not 0 < ema_momentum <= 1:
+                raise ValueError(f'ema_momentum is 1 - decay and must be in (0, 1], got '
+                                 f'{ema_momentum} (for decay 0.9999 write ema_momentum=1e-4)')
+            # update_buffers=False: BatchNorm statistics are copied from the generator.
+            self.generator_ema = ExponentialMovingAverage(
+                self.generator, momentum=ema_momentum, update_buffers=False)
+        self.ema_start_iter = ema_start_iter
+        self.nonfinite = nonfinite
+        self.eval_seed = eval_seed
+        self.num_eval_samples = num_eval_samples
+
+    # ------------------------------------------------------------------ what subclasses define
+    def discriminator_loss(self, inputs):
+        """inputs: the data preprocessor's dict (img, label, seg) -> dict of named losses."""
+        raise NotImplementedError
+
+    def generator_loss(self, inputs):
+        """inputs: the data preprocessor's dict (img, label, seg) -> dict of named losses."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ parts and parameters
+    def optim_params(self, part):
+        """Parameters that the optimizer wrapper ``part`` ('generator'|'discriminator') updates."""
+        module = getattr(self, part, None)
+        if module is None:
+            raise ValueError(f'{type(self).__name__} has no part named {part!r}')
+        return unwrap(module).parameters()
+
+    @property
+    def eval_generator(self):
+        """The generator used for inference: the EMA copy when there is one."""
+        if self.generator_ema is not None:
+            return self.generator_ema.module
+        return unwrap(self.generator)
+
+    def sample_noise(self, batch_size, sample_ids=None, device=None):
+        """Noise ``Tensor[B, z_dim]`` (None if the generator takes none).
+
+        With ``sample_ids`` the noise of sample ``i`` is a pure function of
+        ``(eval_seed, i)``: fixed inputs across iterations and runs.
+        """
+        z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
+        if not z_dim:
+            return None
+        device = device or next(self.parameters()).device
+        if sample_ids is None:
+            return torch.randn(batch_size, z_dim, device=device)
+        rows = []
+        for i in sample_ids:
+            gen = torch.Generator().manual_seed(int(self.eval_seed) * 1_000_003 + int(i))
+            rows.append(torch.randn(z_dim, generator=gen))
+        return torch.stack(rows).to(device)
+
+    @torch.no_grad()
+    def synthesize(self, seg, z=None, sample_ids=None):
+        """seg: float Tensor[B, C, H, W] one-hot -> image Tensor[B, 3, H, W] in [-1, 1]."""
+        if z is None:
+            z = self.sample_noise(seg.shape[0], sample_ids, seg.device)
+        return self.eval_generator(seg, z)
+
+    # ------------------------------------------------------------------ training
+    def _check_finite(self, losses):
+        """True if every loss is finite; otherwise raise or (nonfinite='skip') return False."""
+        for name, value in losses.items():
+            if not torch.isfinite(value).all():
+                iteration = MessageHub.get_current_instance().get_info('iter', 'unknown')
+                if self.nonfinite == 'skip':
+                    MessageHub.get_current_instance().update_scalar('train/skipped_steps', 1)
+                    return False
+                raise FloatingPointError(
+                    f'Non-finite loss "{name}" = {float(value.detach().float().mean())} at '
+                    f'iteration {iteration}: training stopped; the checkpoints already in the '
+                    'work dir are untouched. Lower the learning rate, check the data (label ids, '
+                    'NaN pixels), or set model.nonfinite="skip" to skip such updates.')
+        return True
+
+    def _update(self, wrapper, module, loss_fn, inputs):
+        with wrapper.optim_context(module):
+            losses = loss_fn(inputs)
+        total, log_vars = self.parse_losses(losses)
+        if self._check_finite(losses):
+            wrapper.update_params(total)
+        else:
+            wrapper.zero_grad()
+        return log_vars
+
+    def train_step(self, data, optim_wrapper):
+        """One discriminator update, one generator update, one EMA update."""
+        data = self.data_preprocessor(data, True)
+        inputs = data['inputs']
+        log_vars = {}
+        log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
+                                     self.discriminator_loss, inputs))
+        with frozen(self.discriminator):
+            log_vars.update(self._update(optim_wrapper['generator'], self.generator,
+                                         self.generator_loss, inputs))
+        log_vars.pop('loss', None)
+        if self.generator_ema is not None:
+            iteration = MessageHub.get_current_instance().get_info('iter', 0)
+            if iteration < self.ema_start_iter:
+                self.generator_ema.module.load_state_dict(unwrap(self.generator).state_dict())
+            else:
+                self.generator_ema.update_parameters(unwrap(self.generator))
+        return log_vars
+
+    # ------------------------------------------------------------------ inference
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        """mode 'tensor': images Tensor[B, 3, H, W] in [-1, 1]; 'predict': list[SISDataSample]
+        with ``fake_img`` (uint8 [3, H, W], or [K, 3, H, W] with ``num_eval_samples=K>1``),
+        ``gt_img`` and ``gt_label``."""
+        seg = inputs['seg']
+        ids = None
+        if data_samples is not None:
+            ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]
+        if mode == 'tensor':
+            return self.synthesize(seg, sample_ids=ids)
+        if mode == 'loss':
+            raise NotImplementedError('GAN synthesizers train through train_step, not loss mode.')
+        if mode != 'predict':
+            raise ValueError(f"mode must be 'tensor' or 'predict', got {mode!r}")
+        ids = ids if ids is not None else list(range(seg.shape[0]))
+        fakes = []
+        for k in range(self.num_eval_samples):
+            sample_ids = [i * self.num_eval_samples + k for i in ids]
+            fakes.append(to_uint8(self.synthesize(seg, sample_ids=sample_ids)).cpu())
+        fakes = torch.stack(fakes, dim=1)  # [B, K, 3, H, W]
+        out = []
+        for i in range(seg.shape[0]):
+            ds = data_samples[i] if data_samples is not None else SISDataSample()
+            ds = ds if isinstance(ds, SISDataSample) else SISDataSample(metainfo=dict(ds.metainfo))
+            ds.fake_img = fakes[i, 0] if self.num_eval_samples == 1 else fakes[i]
+            if 'img' in inputs:
+                ds.gt_img = to_uint8(inputs['img'][i]).cpu()
+            if 'label' in inputs:
+                ds.gt_label = inputs['label'][i].cpu()
+            out.append(ds)
+        return out

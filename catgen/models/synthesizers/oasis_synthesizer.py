@@ -1,0 +1,57 @@
+"""OASIS (Sushko et al., ICLR 2021): a U-Net segmenter as discriminator, N+1 class loss, LabelMix."""
+import torch
+
+from catgen.models.losses.labelmix import generate_labelmix, labelmix_loss
+from catgen.registry import MODELS
+
+from .base_synthesizer import ConditionalGANSynthesizer
+
+
+@MODELS.register_module()
+class OASISSynthesizer(ConditionalGANSynthesizer):
+    """OASIS: generator with 3D noise and SPADE blocks, U-Net discriminator with N+1 outputs.
+
+    Discriminator loss: class-balanced N+1 cross-entropy on real images (real pixels of class c
+    target c+1) and on generated images (target 0, "fake"), plus ``labelmix_weight`` times the
+    LabelMix consistency loss. Generator loss: the class-balanced N+1 loss of D on generated
+    images with the real targets, plus an optional VGG perceptual loss.
+
+    Args:
+        generator: config of the generator (e.g. ``OASISGenerator``).
+        discriminator: config of the discriminator (e.g. ``OASISDiscriminator``).
+        loss: config of the N+1 loss (``OASISLoss``).
+        labelmix_weight: weight of the LabelMix loss (official: 10; Cityscapes 5); 0 disables it.
+        vgg_loss: optional config of a perceptual loss (``VGGPerceptualLoss``; off by default as
+            in the official code).
+        **kwargs: see :class:`ConditionalGANSynthesizer` (data_preprocessor, ema_momentum, ...).
+    """
+
+    def __init__(self, generator, discriminator=None, loss=dict(type='OASISLoss'),
+                 labelmix_weight=10.0, vgg_loss=None, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.loss = MODELS.build(loss)
+        self.labelmix_weight = labelmix_weight
+        self.vgg_loss = MODELS.build(vgg_loss) if vgg_loss else None
+
+    def discriminator_loss(self, inputs):
+        seg, real, label = inputs['seg'], inputs['img'], inputs['label']
+        with torch.no_grad():
+            fake = self.generator(seg, None)
+        out_fake = self.discriminator(fake)
+        out_real = self.discriminator(real)
+        losses = dict(loss_d_fake=self.loss(out_fake, seg, for_real=False),
+                      loss_d_real=self.loss(out_real, seg, for_real=True))
+        if self.labelmix_weight > 0:
+            mixed, mask = generate_labelmix(label, fake, real)
+            out_mixed = self.discriminator(mixed)
+            losses['loss_d_labelmix'] = self.labelmix_weight * labelmix_loss(
+                out_mixed, out_real, out_fake, mask)
+        return losses
+
+    def generator_loss(self, inputs):
+        seg = inputs['seg']
+        fake = self.generator(seg, None)
+        losses = dict(loss_g_adv=self.loss(self.discriminator(fake), seg, for_real=True))
+        if self.vgg_loss is not None:
+            losses['loss_g_vgg'] = self.vgg_loss(fake, inputs['img'])
+        return losses

@@ -1,0 +1,32 @@
+default_scope = 'catgen'
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3,
+                    save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+custom_hooks = [
+    dict(type='SampleGridHook', interval=1000, num_samples=8),
+    dict(type='SaveSubsetIdsHook'),
+]
+
+# G and D are wrapped separately under DDP (each has its own optimizer); works on CPU (gloo) too.
+model_wrapper_cfg = dict(type='SeparateDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,69 @@
+"""Evaluate a catgen synthesizer: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] ..."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a catgen synthesizer')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file; "none" for a model that needs no '
+                                           'trained weights (e.g. training-free CAT)')
+    parser.add_argument('--work-dir', help='where to write logs and metrics')
+    parser.add_argument('--out', help='metrics JSON path (default: <work_dir>/metrics.json)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from catgen.utils.setup_env import setup_env
+    setup_env()
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from catgen.engine.distributed import setup_distributed
+    from catgen.utils.config import check_config_file
+    from catgen.utils.io import write_text_atomic
+    check_config_file(args.config)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.checkpoint.lower() != 'none':
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist; pass the path '
+                                    'of a .pth written by tools/train.py (or "none").')
+        cfg.load_from = args.checkpoint
+    else:
+        cfg.load_from = None
+    setup_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    import json
+
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        out = args.out or osp.join(cfg.work_dir, 'metrics.json')
+        write_text_atomic(out, json.dumps({k: float(v) if hasattr(v, '__float__') else v
+                                           for k, v in metrics.items()}, indent=2) + '\n')
+        print(f'metrics: {json.dumps(metrics, default=float)}')
+        print(f'metrics written to {out}')
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""Train a catgen synthesizer: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] ..."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a catgen synthesizer')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and samples')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from the latest checkpoint in the work dir, or from the '
+                             'given checkpoint path')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: bf16 on CPU, fp16 with dynamic loss scaling on GPU')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args):
+    from mmengine.config import Config
+
+    from catgen.utils.config import apply_amp, check_config_file
+    check_config_file(args.config)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        apply_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from catgen.utils.setup_env import setup_env
+    setup_env()
+    from catgen.engine.distributed import setup_distributed
+    cfg = build_cfg(args)
+    setup_distributed(cfg)
+
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
+    if runner is None:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
