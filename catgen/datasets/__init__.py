@@ -1,1 +1,13 @@
+"""Data sets, few-shot subsets and transforms (registered in catgen.registry.DATASETS /
+TRANSFORMS). See docs/datasets.md."""
+from . import transforms  # noqa: F401  (registers the transforms)
+from .ade20k import ADE20KDataset
+from .base_sis_dataset import BaseSISDataset
+from .cityscapes import CityscapesDataset
+from .coco_stuff import COCOStuffDataset
+from .few_shot import select_few_shot
+from .folder_dataset import FolderSISDataset
+from .synthscenes_dataset import SynthScenesDataset
 
+__all__ = ['BaseSISDataset', 'FolderSISDataset', 'SynthScenesDataset', 'ADE20KDataset',
+           'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot']

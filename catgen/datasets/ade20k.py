@@ -23,7 +23,8 @@ ADE20K_CLASSES = (
     'step', 'tank', 'trade name', 'microwave', 'pot', 'animal', 'bicycle', 'lake', 'dishwasher',
     'screen', 'blanket', 'sculpture', 'hood', 'sconce', 'vase', 'traffic light', 'tray', 'ashcan',
     'fan', 'pier', 'crt screen', 'plate', 'monitor', 'bulletin board', 'shower', 'radiator',
-    'glass', 'clock', 'flag')
+    'glass', 'clock', 'flag',
+)
 
 ADE20K_PALETTE = [
     [0, 0, 0], [120, 120, 120], [180, 120, 120], [6, 230, 230], [80, 50, 50], [4, 200, 3], [120,
@@ -95,5 +96,6 @@ class ADE20KDataset(BaseSISDataset):
                 f'└── annotations/validation/*.png')
 
     def setup_hint(self):
-        return ('Download ADEChallengeData2016.zip (SceneParsing, http://sceneparsing.csail.mit.edu)'
-                ' elsewhere, unzip it and pass data_root=<path>/ADEChallengeData2016.')
+        return ('On a machine with network access, download ADEChallengeData2016.zip '
+                '(SceneParsing, http://sceneparsing.csail.mit.edu), unzip it and pass '
+                'data_root=<path>/ADEChallengeData2016.')

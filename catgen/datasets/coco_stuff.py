@@ -20,16 +20,17 @@ COCO_STUFF_CLASSES = (
     'scissors', 'teddy bear', 'hair drier', 'toothbrush', 'hair brush', 'banner', 'blanket',
     'branch', 'bridge', 'building-other', 'bush', 'cabinet', 'cage', 'cardboard', 'carpet',
     'ceiling-other', 'ceiling-tile', 'cloth', 'clothes', 'clouds', 'counter', 'cupboard',
-    'curtain', 'desk-stuff', 'dirt', 'door-stuff', 'fence', 'floor-marble', 'floor-other', 'floor-
-    stone', 'floor-tile', 'floor-wood', 'flower', 'fog', 'food-other', 'fruit', 'furniture-other',
-    'grass', 'gravel', 'ground-other', 'hill', 'house', 'leaves', 'light', 'mat', 'metal', 'mirror-
-    stuff', 'moss', 'mountain', 'mud', 'napkin', 'net', 'paper', 'pavement', 'pillow', 'plant-
-    other', 'plastic', 'platform', 'playingfield', 'railing', 'railroad', 'river', 'road', 'rock',
-    'roof', 'rug', 'salad', 'sand', 'sea', 'shelf', 'sky-other', 'skyscraper', 'snow', 'solid-
-    other', 'stairs', 'stone', 'straw', 'structural-other', 'table', 'tent', 'textile-other',
-    'towel', 'tree', 'vegetable', 'wall-brick', 'wall-concrete', 'wall-other', 'wall-panel', 'wall-
-    stone', 'wall-tile', 'wall-wood', 'water-other', 'waterdrops', 'window-blind', 'window-other',
-    'wood')
+    'curtain', 'desk-stuff', 'dirt', 'door-stuff', 'fence', 'floor-marble', 'floor-other',
+    'floor-stone', 'floor-tile', 'floor-wood', 'flower', 'fog', 'food-other', 'fruit',
+    'furniture-other', 'grass', 'gravel', 'ground-other', 'hill', 'house', 'leaves', 'light',
+    'mat', 'metal', 'mirror-stuff', 'moss', 'mountain', 'mud', 'napkin', 'net', 'paper',
+    'pavement', 'pillow', 'plant-other', 'plastic', 'platform', 'playingfield', 'railing',
+    'railroad', 'river', 'road', 'rock', 'roof', 'rug', 'salad', 'sand', 'sea', 'shelf',
+    'sky-other', 'skyscraper', 'snow', 'solid-other', 'stairs', 'stone', 'straw',
+    'structural-other', 'table', 'tent', 'textile-other', 'towel', 'tree', 'vegetable',
+    'wall-brick', 'wall-concrete', 'wall-other', 'wall-panel', 'wall-stone', 'wall-tile',
+    'wall-wood', 'water-other', 'waterdrops', 'window-blind', 'window-other', 'wood',
+)
 
 COCO_STUFF_PALETTE = [
     [0, 0, 0], [0, 192, 64], [0, 192, 64], [0, 64, 96], [128, 192, 192], [0, 64, 64], [0, 192,
@@ -109,5 +110,6 @@ class COCOStuffDataset(BaseSISDataset):
                 f'└── annotations/val2017/*.png')
 
     def setup_hint(self):
-        return ('Get train2017.zip, val2017.zip (COCO images) and stuffthingmaps_trainval2017.zip '
-                '(COCO-Stuff) elsewhere and unzip them into images/ and annotations/.')
+        return ('On a machine with network access, get train2017.zip and val2017.zip (COCO '
+                'images) and stuffthingmaps_trainval2017.zip (COCO-Stuff); unzip them into '
+                'images/ and annotations/.')

@@ -1,1 +1,3 @@
+from .sis_data_preprocessor import SISDataPreprocessor
 
+__all__ = ['SISDataPreprocessor']

@@ -1,0 +1,192 @@
+"""Vectorised rendering of SynthScenes pixels from texture recipes (numpy only).
+
+Each instance of the layout is rendered over its own pixels only (gathered by index): the
+pattern gives a weight ``t`` in [0, 1] per pixel, the colour is ``base + t * (color2 - base)``
+plus a per-instance jitter and per-pixel uniform noise. Random fields that patterns sample
+(smooth value noise per scale, spot cells, per-pixel uniforms) are drawn once per image, lazily,
+over the whole grid, so the cost of an image hardly depends on how many regions it has.
+See :mod:`.recipes` for the recipe format.
+"""
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from ._math import F32, cos_sin, interp_coords, upsample
+from .recipes import SOURCE_RECIPES, domain_classes, domain_recipes
+
+BASE = 64  # recipe lengths are in base pixels: 1/64 of the image side
+
+
+@lru_cache(maxsize=None)
+def grids(res):
+    """Per-resolution coordinate arrays, flattened row-major, ``float32[res * res]`` each:
+    ``xb``, ``yb`` (pixel centres in base pixels) and ``xn``, ``yn`` (in [0, 1])."""
+    c = (np.arange(res, dtype=F32) + F32(0.5)) * F32(BASE / res)
+    yb, xb = np.meshgrid(c, c, indexing='ij')
+    out = {'xb': xb.ravel(), 'yb': yb.ravel()}
+    out['xn'] = out['xb'] * F32(1.0 / BASE)
+    out['yn'] = out['yb'] * F32(1.0 / BASE)
+    for v in out.values():
+        v.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=None)
+def _field_coords(res, scale):
+    """Interpolation coordinates of value noise with cells of ``scale`` base pixels."""
+    size = int(BASE / scale) + 2
+    c = (np.arange(res, dtype=F32) + F32(0.5)) * F32(BASE / res / scale)
+    return size, interp_coords(c, size)
+
+
+class _Fields:
+    """The random fields of one image, drawn on first use (so a pure function of the rng)."""
+
+    def __init__(self, rng, res):
+        self.rng = rng
+        self.res = res
+        self.cache = {}
+
+    def uniform(self, key, channels=0):
+        k = ('u', key)
+        if k not in self.cache:
+            shape = (self.res * self.res, channels) if channels else (self.res * self.res, )
+            self.cache[k] = self.rng.random(shape, dtype=F32)
+        return self.cache[k]
+
+    def value_noise(self, scale):
+        scale = max(float(scale), BASE / self.res)
+        k = ('v', scale)
+        if k not in self.cache:
+            size, coords = _field_coords(self.res, scale)
+            grid = self.rng.random((size, size), dtype=F32)
+            self.cache[k] = upsample(grid, coords, coords).ravel()
+        return self.cache[k]
+
+    def fractal(self, scale, octaves):
+        k = ('f', float(scale), int(octaves))
+        if k not in self.cache:
+            total = self.value_noise(scale)
+            amp, norm = 1.0, 1.0
+            for o in range(1, int(octaves)):
+                amp *= 0.5
+                norm += amp
+                total = total + F32(amp) * self.value_noise(scale / 2 ** o)
+            self.cache[k] = total * F32(1.0 / norm) if octaves > 1 else total
+        return self.cache[k]
+
+    def cells(self, cell, radius):
+        """Spot cells of ``cell`` base pixels: (occupancy uniform, centre y, centre x)."""
+        k = ('c', float(cell), float(radius))
+        if k not in self.cache:
+            n = int(BASE / cell) + 2
+            u = self.rng.random((3, n * n), dtype=F32)
+            span = F32(max(cell - 2 * radius, 0.0))
+            self.cache[k] = (n, u[0], F32(radius) + u[1] * span, F32(radius) + u[2] * span)
+        return self.cache[k]
+
+
+def _pattern(pattern, idx, fields, g):
+    """The weight ``t: float32[n]`` of ``color2`` at pixels ``idx``; None for flat."""
+    kind = pattern['type']
+    rng = fields.rng
+    if kind == 'flat':
+        return None
+    if kind == 'gradient':
+        return (g['yn'] if pattern.get('direction', 'vertical') == 'vertical' else g['xn'])[idx]
+    if kind == 'stripes':
+        period = float(pattern['period'])
+        jit = float(pattern.get('angle_jitter', 0.0))
+        angle = float(pattern.get('angle', 0.0)) + jit * (2.0 * rng.random() - 1.0)
+        co, si = cos_sin(angle)
+        off = rng.random() * period
+        phase = (g['yb'][idx] * F32(co / period) - g['xb'][idx] * F32(si / period)
+                 + F32(off / period))
+        frac = phase - np.floor(phase)
+        return (frac < F32(pattern.get('duty', 0.5))).astype(F32)
+    if kind == 'checker':
+        period = float(pattern['period'])
+        oy, ox = rng.random(2) * (2.0 * period)
+        iy = np.floor((g['yb'][idx] + F32(oy)) * F32(1.0 / period)).astype(np.int64)
+        ix = np.floor((g['xb'][idx] + F32(ox)) * F32(1.0 / period)).astype(np.int64)
+        return ((iy + ix) & 1).astype(F32)
+    if kind == 'spots':
+        density = float(pattern['density'])
+        radius = float(pattern['radius'])
+        if radius * fields.res / BASE < 1.0:  # sub-pixel spots: a per-pixel speckle
+            return (fields.uniform('speckle')[idx] < F32(density)).astype(F32)
+        cell = 2.5 * radius
+        p_cell = min(1.0, density * cell * cell / (math.pi * radius * radius))
+        n, occ, cy, cx = fields.cells(cell, radius)
+        y, x = g['yb'][idx], g['xb'][idx]
+        fy = np.floor(y * F32(1.0 / cell))
+        fx = np.floor(x * F32(1.0 / cell))
+        ci = fy.astype(np.int64) * n + fx.astype(np.int64)
+        dy = y - (fy * F32(cell) + cy[ci])
+        dx = x - (fx * F32(cell) + cx[ci])
+        inside = (dy * dy + dx * dx < F32(radius * radius)) & (occ[ci] < F32(p_cell))
+        return inside.astype(F32)
+    if kind == 'noise':
+        f = fields.fractal(pattern['scale'], pattern.get('octaves', 1))[idx]
+        contrast = F32(pattern.get('contrast', 1.0))
+        return np.clip((f - F32(0.5)) * contrast + F32(0.5), F32(0.0), F32(1.0))
+    raise ValueError(f'unknown pattern type {kind!r}; expected one of flat, gradient, stripes, '
+                     'checker, spots, noise.')
+
+
+def render_recipe(recipe, idx, fields):
+    """Colours ``float32[n, 3]`` (0..255, unclipped) of the pixels ``idx: int64[n]`` (flat
+    indices) of one instance rendered from ``recipe``; a mixture draws each pixel from its first
+    component with probability p, else from the second (components are source recipes)."""
+    if 'mixture' in recipe:
+        (a, b) = recipe['mixture']
+        pick = fields.uniform('mixture')[idx] < F32(a['p'])
+        out = np.empty((idx.size, 3), F32)
+        out[pick] = render_recipe(SOURCE_RECIPES[a['recipe']], idx[pick], fields)
+        out[~pick] = render_recipe(SOURCE_RECIPES[b['recipe']], idx[~pick], fields)
+        return out
+    g = grids(fields.res)
+    jitter = (fields.rng.random(3, dtype=F32) * F32(2.0) - F32(1.0)) * F32(recipe['jitter'])
+    base = np.asarray(recipe['base'], F32) + jitter
+    t = _pattern(recipe['pattern'], idx, fields, g)
+    if t is None:
+        col = np.broadcast_to(base, (idx.size, 3))
+    else:
+        delta = np.asarray(recipe['color2'], F32) - np.asarray(recipe['base'], F32)
+        col = base + t[:, None] * delta
+    noise = F32(recipe['noise'])
+    if noise:
+        u = fields.uniform('pixel', 3)[idx]
+        col = col + (u * F32(2.0) - F32(1.0)) * noise
+    return col
+
+
+def render(rng, inst, inst_classes, domain):
+    """Render an image from a layout.
+
+    Args:
+        rng: ``numpy.random.Generator`` (consumed).
+        inst: ``int16[H, W]`` instance ids (H == W).
+        inst_classes: ``int64[K]`` class id of each instance.
+        domain: ``'source'`` or ``'target'``: which recipes the class ids refer to.
+
+    Returns:
+        ``uint8[H, W, 3]`` RGB.
+    """
+    res = inst.shape[0]
+    names = domain_classes(domain)
+    recipes = domain_recipes(domain)
+    fields = _Fields(rng, res)
+    flat = inst.ravel().astype(np.intp)
+    order = np.argsort(flat, kind='stable')
+    ends = np.cumsum(np.bincount(flat, minlength=len(inst_classes)))
+    out = np.empty((res * res, 3), F32)
+    start = 0
+    for k, end in enumerate(ends.tolist()):
+        if end > start:
+            idx = order[start:end]
+            out[idx] = render_recipe(recipes[names[inst_classes[k]]], idx, fields)
+        start = end
+    np.clip(out, F32(0.0), F32(255.0), out=out)
+    return np.rint(out).astype(np.uint8).reshape(res, res, 3)
