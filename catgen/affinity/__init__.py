@@ -1,1 +1,20 @@
+"""Class affinity between a target and a source label space (CAT).
 
+:class:`AffinityMatrix` is the N_t x N_s row-stochastic matrix with both sides' class names;
+estimators registered in ``catgen.registry.AFFINITY_ESTIMATORS`` produce it. See docs/affinity.md.
+"""
+from .base_estimator import AffinityCache, BaseAffinityEstimator, FileRef, default_cache_dir
+from .combined_estimator import CombinedAffinity
+from .file_estimator import FromFileAffinity
+from .ground_truth_estimator import GroundTruthAffinity, read_affinity_truth
+from .matrix import AffinityMatrix
+from .postprocess import (apply_zero_row_rule, keep_top_k, mix_uniform, rows_from_counts,
+                          rows_from_scores, softmax_rows)
+from .text_estimator import TextAffinity
+
+__all__ = [
+    'AffinityMatrix', 'BaseAffinityEstimator', 'AffinityCache', 'FileRef', 'default_cache_dir',
+    'GroundTruthAffinity', 'read_affinity_truth', 'FromFileAffinity', 'TextAffinity',
+    'CombinedAffinity', 'rows_from_scores', 'rows_from_counts', 'softmax_rows', 'keep_top_k',
+    'mix_uniform', 'apply_zero_row_rule',
+]

@@ -135,30 +135,44 @@ def _pattern(pattern, idx, fields, g):
                      'checker, spots, noise.')
 
 
-def render_recipe(recipe, idx, fields):
-    """Colours ``float32[n, 3]`` (0..255, unclipped) of the pixels ``idx: int64[n]`` (flat
-    indices) of one instance rendered from ``recipe``; a mixture draws each pixel from its first
-    component with probability p, else from the second (components are source recipes)."""
+def _assign(recipe, idx, fields, t_map, unit_map, units):
+    """Render ``recipe`` at the flat pixel indices ``idx: int64[n]``: write the pattern weight
+    into ``t_map`` and a new unit id into ``unit_map``, and append the unit's colour parameters
+    ``(base + jitter - noise, color2 - base, 2 * noise)`` to ``units``. A mixture sends each pixel
+    to its first component with probability p, else to the second (both source recipes)."""
     if 'mixture' in recipe:
         (a, b) = recipe['mixture']
         pick = fields.uniform('mixture')[idx] < F32(a['p'])
-        out = np.empty((idx.size, 3), F32)
-        out[pick] = render_recipe(SOURCE_RECIPES[a['recipe']], idx[pick], fields)
-        out[~pick] = render_recipe(SOURCE_RECIPES[b['recipe']], idx[~pick], fields)
-        return out
-    g = grids(fields.res)
-    jitter = (fields.rng.random(3, dtype=F32) * F32(2.0) - F32(1.0)) * F32(recipe['jitter'])
-    base = np.asarray(recipe['base'], F32) + jitter
-    t = _pattern(recipe['pattern'], idx, fields, g)
-    if t is None:
-        col = np.broadcast_to(base, (idx.size, 3))
-    else:
-        delta = np.asarray(recipe['color2'], F32) - np.asarray(recipe['base'], F32)
-        col = base + t[:, None] * delta
-    noise = F32(recipe['noise'])
-    if noise:
-        u = fields.uniform('pixel', 3)[idx]
-        col = col + (u * F32(2.0) - F32(1.0)) * noise
+        _assign(SOURCE_RECIPES[a['recipe']], idx[pick], fields, t_map, unit_map, units)
+        _assign(SOURCE_RECIPES[b['recipe']], idx[~pick], fields, t_map, unit_map, units)
+        return
+    jitter = (fields.rng.random(3) * 2.0 - 1.0) * recipe['jitter']
+    t = _pattern(recipe['pattern'], idx, fields, grids(fields.res))
+    if t is not None:
+        t_map[idx] = t
+    unit_map[idx] = len(units)
+    base, color2, noise = recipe['base'], recipe['color2'], recipe['noise']
+    units.append([base[0] + jitter[0] - noise, base[1] + jitter[1] - noise,
+                  base[2] + jitter[2] - noise, color2[0] - base[0], color2[1] - base[1],
+                  color2[2] - base[2], 2.0 * noise])
+
+
+def render_recipe(recipe, idx, fields):
+    """Colours ``float32[n, 3]`` (0..255, unclipped) of the pixels ``idx: int64[n]`` (flat
+    indices into a ``res x res`` image, ``fields = _Fields(rng, res)``) rendered from
+    ``recipe`` as one instance."""
+    res2 = fields.res * fields.res
+    t_map = np.zeros(res2, F32)
+    unit_map = np.zeros(res2, np.intp)
+    units = []
+    _assign(recipe, idx, fields, t_map, unit_map, units)
+    return _colours(t_map, unit_map, units, fields)[idx]
+
+
+def _colours(t_map, unit_map, units, fields):
+    p = np.asarray(units, F32)[unit_map]
+    col = p[:, 0:3] + t_map[:, None] * p[:, 3:6]
+    col += p[:, 6:7] * fields.uniform('pixel', 3)
     return col
 
 
@@ -181,12 +195,15 @@ def render(rng, inst, inst_classes, domain):
     flat = inst.ravel().astype(np.intp)
     order = np.argsort(flat, kind='stable')
     ends = np.cumsum(np.bincount(flat, minlength=len(inst_classes)))
-    out = np.empty((res * res, 3), F32)
+    t_map = np.zeros(res * res, F32)
+    unit_map = np.zeros(res * res, np.intp)
+    units = []
     start = 0
     for k, end in enumerate(ends.tolist()):
         if end > start:
-            idx = order[start:end]
-            out[idx] = render_recipe(recipes[names[inst_classes[k]]], idx, fields)
+            _assign(recipes[names[inst_classes[k]]], order[start:end], fields, t_map, unit_map,
+                    units)
         start = end
+    out = _colours(t_map, unit_map, units, fields)
     np.clip(out, F32(0.0), F32(255.0), out=out)
     return np.rint(out).astype(np.uint8).reshape(res, res, 3)

@@ -1,0 +1,31 @@
+# COCO-Stuff 164k as OASIS uses it: resize 286, random crop 256, flip.
+dataset_type = 'COCOStuffDataset'
+data_root = 'data/coco_stuff164k'
+crop_size = 256
+train_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations'),
+    dict(type='Resize', scale=(286, 286)),
+    dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSISInputs'),
+]
+test_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations'),
+    dict(type='Resize', scale=(crop_size, crop_size)),
+    dict(type='PackSISInputs'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=4, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train2017',
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8, num_workers=4, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val2017',
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='ClassColorDistance', num_classes=183)
+test_evaluator = val_evaluator
