@@ -46,6 +46,10 @@ def infer_kind(row):
 def read_affinity_truth(path):
     """Read the ground truth from a SynthScenes root or its classes.json.
 
+    Args:
+        path: the data root, the classes.json file, or the already parsed classes.json dict
+            (e.g. ``catgen.datasets.synthscenes.recipes.classes_json({})``, no data needed).
+
     Returns:
         dict with ``target_classes`` (list[str]), ``source_classes`` (list[str]), ``rows``
         (``{target: {source: weight}}``, only the classes that have a true row) and ``kinds``
@@ -56,8 +60,11 @@ def read_affinity_truth(path):
         FileNotFoundError: no classes.json there.
         ValueError: the file lacks a section, or a row names an unknown class or does not sum to 1.
     """
-    path = _classes_json_path(path)
-    data = json.loads(path.read_text())
+    if isinstance(path, dict):
+        data, path = path, '<classes.json dict>'
+    else:
+        path = _classes_json_path(path)
+        data = json.loads(path.read_text())
     for section in ('source', 'target'):
         if not isinstance(data.get(section), dict) or not data[section].get('classes'):
             raise ValueError(f'{path} has no "{section}" section with a "classes" list; it is not '
@@ -104,8 +111,8 @@ class GroundTruthAffinity(BaseAffinityEstimator):
     """The true affinity rows from SynthScenes' classes.json.
 
     Args:
-        classes_json: the SynthScenes data root or its classes.json; may instead be passed to
-            :meth:`estimate` as ``synthscenes=...`` or ``classes_json=...``.
+        classes_json: the SynthScenes data root, its classes.json, or the parsed dict; may
+            instead be passed to :meth:`estimate` as ``synthscenes=...`` or ``classes_json=...``.
         top_k, uniform_mix, zero_row: post-processing (see :class:`BaseAffinityEstimator`);
             the defaults give the truth itself, with uniform rows for novel classes.
     """
@@ -118,7 +125,10 @@ class GroundTruthAffinity(BaseAffinityEstimator):
         self.classes_json = classes_json
 
     def settings(self):
-        return dict(top_k=self.top_k, uniform_mix=self.uniform_mix, zero_row=self.zero_row)
+        src = self.classes_json if isinstance(self.classes_json, (str, type(None))) else (
+            '<dict>' if isinstance(self.classes_json, dict) else str(self.classes_json))
+        return dict(classes_json=src, top_k=self.top_k, uniform_mix=self.uniform_mix,
+                    zero_row=self.zero_row)
 
     def estimate(self, target_classes=None, source_classes=None, **ctx):
         """The true matrix. Class lists default to those in classes.json; when given, they pick

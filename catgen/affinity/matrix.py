@@ -50,6 +50,22 @@ def _name_diff(expected, got):
     return '; '.join(parts)
 
 
+def _dumps(obj, indent=0):
+    """JSON with one line per list of scalars (a matrix reads as one row per line)."""
+    pad, inner = ' ' * indent, ' ' * (indent + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return '{}'
+        items = [f'{inner}{json.dumps(str(k))}: {_dumps(v, indent + 1)}' for k, v in obj.items()]
+        return '{\n' + ',\n'.join(items) + '\n' + pad + '}'
+    if isinstance(obj, (list, tuple)):
+        if all(not isinstance(v, (dict, list, tuple)) for v in obj):
+            return json.dumps(list(obj))
+        items = [inner + _dumps(v, indent + 1) for v in obj]
+        return '[\n' + ',\n'.join(items) + '\n' + pad + ']'
+    return json.dumps(obj)
+
+
 def _strip_stem(path):
     path = Path(path)
     if path.suffix in ('.json', '.npz'):
@@ -266,7 +282,7 @@ class AffinityMatrix:
         stem = _strip_stem(path_stem)
         json_path, npz_path = _sidecar(stem, '.json'), _sidecar(stem, '.npz')
         try:
-            text = json.dumps(self.to_json_dict(), indent=1)
+            text = _dumps(self.to_json_dict())
         except TypeError as err:
             raise TypeError(f'AffinityMatrix.meta must be json-able to be saved ({err}); store '
                             f'paths as str and settings as plain numbers/lists/dicts.') from err
@@ -371,6 +387,8 @@ class AffinityMatrix:
             for i in range(n_t):
                 for j in order[i]:
                     w = self.values[i, j]
+                    if w < 0.005:
+                        continue
                     ax.text(j, i, f'{w:.2f}', ha='center', va='center', fontsize=6,
                             color='black' if w > 0.6 else 'white')
         fig.tight_layout()

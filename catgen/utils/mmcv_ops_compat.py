@@ -30,12 +30,10 @@ Nothing is installed when a real ``mmcv.ops`` imports, or when ``sys.modules['mm
 already holds another module.
 """
 import importlib
-import importlib.machinery
 import importlib.util
 import math
 import sys
 import types
-from pathlib import Path
 
 __all__ = ['install_mmcv_ops_compat', 'is_compat_installed']
 
@@ -61,7 +59,7 @@ def install_mmcv_ops_compat():
         mmcv = importlib.import_module('mmcv')
     except ImportError:
         return False
-    if _has_compiled_ext(mmcv):
+    if importlib.util.find_spec('mmcv._ext') is not None:
         try:
             importlib.import_module('mmcv.ops')
             return False  # the real, compiled ops work: leave them alone
@@ -71,15 +69,6 @@ def install_mmcv_ops_compat():
     sys.modules['mmcv.ops'] = module
     mmcv.ops = module
     return True
-
-
-def _has_compiled_ext(mmcv):
-    """Whether an ``mmcv/_ext*.so`` (or .pyd) exists, without importing it."""
-    for folder in getattr(mmcv, '__path__', ()):
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            if (Path(folder) / f'_ext{suffix}').exists():
-                return True
-    return False
 
 
 def _forget_partial_imports():
@@ -312,8 +301,8 @@ def _build_module():
                             "convert_sync_batchnorm(model, implementation='torch'))."),
     )
     for name, obj in members.items():
-        if isinstance(obj, type) or callable(obj):
-            obj.__module__ = 'mmcv.ops'
+        obj.__module__ = 'mmcv.ops'
+        obj.__qualname__ = name
         setattr(module, name, obj)
     module.__all__ = sorted(members)
     setattr(module, _MARKER, True)

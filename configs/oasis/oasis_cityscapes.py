@@ -5,7 +5,7 @@ _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/cityscapes.py',
 num_classes = 35
 model = dict(
     data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=256, aspect_ratio=2.0),
+    generator=dict(num_classes=num_classes, crop_size=512, aspect_ratio=2.0),
     discriminator=dict(num_classes=num_classes),
     labelmix_weight=5.0, ema_momentum=1e-3)
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=4e-4)))

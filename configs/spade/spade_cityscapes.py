@@ -6,7 +6,7 @@ _base_ = ['../_base_/models/spade.py', '../_base_/datasets/cityscapes.py',
 num_classes = 35
 model = dict(
     data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=256, aspect_ratio=2.0),
+    generator=dict(num_classes=num_classes, crop_size=512, aspect_ratio=2.0),
     discriminator=dict(num_classes=num_classes))
 train_dataloader = dict(batch_size=2)  # per GPU, x8 GPUs
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=37_188, val_interval=10_000)

@@ -5,6 +5,15 @@ from catgen.models.discriminators.oasis_discriminator import OASISDiscriminator,
 from catgen.registry import MODELS
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """CPU tests run beside other processes on 2 cores: extra threads only oversubscribe."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_d(**kw):
     cfg = dict(num_classes=5, base_channels=2, channel_multipliers=(2, 2, 4, 4))
     cfg.update(kw)

@@ -6,6 +6,15 @@ from catgen.models.discriminators.oasis_discriminator import OASISDiscriminator
 from catgen.models.generators.oasis_generator import OASISGenerator
 from catgen.registry import MODELS
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """CPU tests run beside other processes on 2 cores: extra threads only oversubscribe."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 # Counted as the official code counts once built: sum(p.numel()), spectral norm's weight_orig.
 OFFICIAL_COUNTS = {  # num_classes, crop_size, aspect_ratio -> (G, D)
     (151, 256, 1.0): (74_314_691, 22_258_904),  # ADE20K

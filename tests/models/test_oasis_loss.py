@@ -56,7 +56,8 @@ def test_loss_by_hand():
     torch.manual_seed(0)
     logits = torch.randn(1, 4, 2, 2)
     loss = MODELS.build(dict(type='OASISLoss'))
-    px = [logits[0, :, i, j] for i in range(2) for j in range(2)]  # pixel order (0,0),(0,1),(1,0),(1,1)
+    # pixels in the order (0, 0), (0, 1), (1, 0), (1, 1)
+    px = [logits[0, :, i, j] for i in range(2) for j in range(2)]
     real = (1 * _ce(px[0], 2) + 1 * _ce(px[1], 2) + 2 * _ce(px[2], 3) + 0 * _ce(px[3], 1)) / 4
     fake = sum(_ce(p, 0) for p in px) / 4
     assert loss(logits, SEG, for_real=True).item() == pytest.approx(real, rel=1e-5)

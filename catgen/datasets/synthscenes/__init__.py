@@ -14,11 +14,11 @@ from .recipes import (DOMAINS, IGNORE_INDEX, NAME, SHOTS, SOURCE_CLASSES, SOURCE
                       SOURCE_RECIPES, SPLITS, TARGET_CLASSES, TARGET_KINDS, TARGET_PALETTE,
                       TARGET_RECIPES, TRUE_AFFINITY, VERSION, classes_json, domain_classes,
                       domain_recipes, true_affinity_matrix)
-from .render import render, render_recipe
+from .render import render_recipe, render_scene
 
 __all__ = [
     'generate_scene', 'write_synthscenes', 'is_complete', 'make_settings', 'scene_rng',
-    'make_layout', 'LAYOUTS', 'render', 'render_recipe', 'classes_json', 'domain_classes',
+    'make_layout', 'LAYOUTS', 'render_scene', 'render_recipe', 'classes_json', 'domain_classes',
     'domain_recipes', 'true_affinity_matrix', 'DOMAINS', 'SPLITS', 'SHOTS', 'IGNORE_INDEX',
     'NAME', 'VERSION', 'SOURCE_CLASSES', 'SOURCE_PALETTE', 'SOURCE_RECIPES', 'TARGET_CLASSES',
     'TARGET_KINDS', 'TARGET_PALETTE', 'TARGET_RECIPES', 'TRUE_AFFINITY'

@@ -46,19 +46,30 @@ def interp_coords(positions, size):
     """Cell index and smoothstep weight for value-noise interpolation.
 
     positions: float32[L] in grid units, within ``[0, size - 1]``.
-    Returns ``(i0: int64[L], w: float32[L], 1 - w: float32[L])`` with ``i0 + 1 <= size - 1``.
+    Returns ``(i0: intp[L], i0 + 1: intp[L], w: float32[L], 1 - w: float32[L])`` with
+    ``i0 + 1 <= size - 1``.
     """
     i0 = np.floor(positions)
     i0 = np.minimum(i0, F32(size - 2))
     f = positions - i0
     w = smoothstep(f).astype(F32)
-    return i0.astype(np.int64), w, (F32(1.0) - w)
+    i0 = i0.astype(np.intp)
+    return i0, i0 + 1, w, (F32(1.0) - w)
 
 
 def upsample(grid, ry, rx):
     """Separable smooth interpolation of ``grid: float32[gh, gw]`` at rows ``ry`` and columns
     ``rx`` (each a tuple from :func:`interp_coords`). Returns ``float32[len(ry[0]), len(rx[0])]``."""
-    iy, wy, vy = ry
-    ix, wx, vx = rx
-    rows = grid[iy] * vy[:, None] + grid[iy + 1] * wy[:, None]
-    return rows[:, ix] * vx + rows[:, ix + 1] * wx
+    iy, iy1, wy, vy = ry
+    ix, ix1, wx, vx = rx
+    cols = grid.take(ix, axis=1)
+    cols *= vx
+    nxt = grid.take(ix1, axis=1)
+    nxt *= wx
+    cols += nxt
+    out = cols.take(iy, axis=0)
+    out *= vy[:, None]
+    nxt = cols.take(iy1, axis=0)
+    nxt *= wy[:, None]
+    out += nxt
+    return out

@@ -10,6 +10,8 @@ On disk::
 import json
 import os
 import shutil
+import struct
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from ..few_shot import select_few_shot
 from .layout import make_layout
 from .recipes import (DOMAINS, NAME, SHOTS, SPLITS, VERSION, check_domain, check_split,
                       classes_json)
-from .render import render
+from .render import render_scene
 
 MIN_RESOLUTION = 16
 _SETTING_KEYS = ('seed', 'resolution', 'num_train_source', 'num_val_source', 'num_train_target',
@@ -59,7 +61,7 @@ def generate_scene(domain, split, index, seed=0, resolution=64):
     resolution = _check_int('resolution', resolution, MIN_RESOLUTION)
     rng = scene_rng(domain, split, index, seed)
     inst, inst_classes = make_layout(rng, domain, resolution)
-    img = render(rng, inst, inst_classes, domain)
+    img = render_scene(rng, inst, inst_classes, domain)
     label = inst_classes.astype(np.uint8)[inst]
     return img, label
 
@@ -103,9 +105,35 @@ def is_complete(out_dir, settings):
     return True
 
 
+def _png_chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+
+
+def png_bytes(array, level=1):
+    """Encode ``uint8[H, W, 3]`` (RGB) or ``uint8[H, W]`` (L) as a PNG file's bytes.
+
+    A minimal encoder (8-bit, no interlace, filter "none", zlib ``level``): about twice as fast
+    as Pillow's on these small noisy images, which it matches in size. Any PNG reader decodes it.
+    """
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    if array.ndim == 3 and array.shape[2] == 3:
+        colour_type = 2
+    elif array.ndim == 2:
+        colour_type = 0
+    else:
+        raise ValueError(f'expected uint8[H, W, 3] or uint8[H, W], got shape {array.shape}.')
+    h, w = array.shape[:2]
+    raw = np.zeros((h, array[0].size + 1), np.uint8)  # a 0 (filter type) before each row
+    raw[:, 1:] = array.reshape(h, -1)
+    return b''.join([b'\x89PNG\r\n\x1a\n',
+                     _png_chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, colour_type, 0, 0, 0)),
+                     _png_chunk(b'IDAT', zlib.compress(raw.tobytes(), level)),
+                     _png_chunk(b'IEND', b'')])
+
+
 def _save_png(path, array):
-    from PIL import Image
-    Image.fromarray(array).save(path, format='PNG', compress_level=1)
+    with open(path, 'wb') as f:
+        f.write(png_bytes(array))
 
 
 def _write_range(root, domain, split, start, stop, seed, resolution):

@@ -28,17 +28,17 @@ LAYOUTS = {
         'size': (0.06, 0.2),        # object half-size, fraction of the image side
         'objects': {
             'cloud': ('sky', ('ellipse', 'blob'), 1.2, (1.5, 3.0)),
-            'sun': ('sky', ('ellipse', ), 0.45, (1.0, 1.0)),
+            'sun': ('sky', ('ellipse', ), 0.55, (1.0, 1.0)),
             'mountain': ('horizon', ('triangle', ), 1.6, (1.0, 1.8)),
             'building': ('horizon', ('rectangle', ), 1.1, (0.3, 0.8)),
             'tree': ('horizon', ('ellipse', 'blob'), 0.9, (0.6, 1.0)),
-            'rock': ('ground', ('ellipse', 'blob'), 0.7, (1.0, 1.8)),
+            'rock': ('ground', ('ellipse', 'blob'), 0.9, (1.0, 1.8)),
             'brick': ('ground', ('rectangle', ), 0.9, (0.8, 2.0)),
-            'car': ('ground', ('rectangle', 'ellipse'), 0.7, (1.8, 2.8)),
+            'car': ('ground', ('rectangle', 'ellipse'), 0.8, (1.8, 2.8)),
             'fence': ('ground', ('rectangle', ), 1.0, (3.0, 6.0)),
-            'flower': ('ground', ('ellipse', 'blob'), 0.5, (0.8, 1.3)),
-            'wood': ('ground', ('rectangle', 'triangle'), 0.7, (1.5, 3.0)),
-            'metal': ('ground', ('rectangle', 'triangle'), 0.7, (0.7, 1.5)),
+            'flower': ('ground', ('ellipse', 'blob'), 0.8, (0.8, 1.3)),
+            'wood': ('ground', ('rectangle', 'triangle'), 0.9, (1.5, 3.0)),
+            'metal': ('ground', ('rectangle', 'triangle'), 0.9, (0.7, 1.5)),
         },
     },
     'target': {
@@ -112,6 +112,14 @@ def _ellipse(rng, cy, cx, a, b, angle, res):
 
 
 def _rectangle(rng, cy, cx, a, b, angle, res):
+    if angle == 0.0:  # axis-aligned: an outer product of two 1-D tests
+        box = _bbox(cy, cx, b, a, res)
+        if box[0] >= box[1] or box[2] >= box[3]:
+            return box, None
+        c = pixel_centres(res)
+        inside_y = np.abs(c[box[0]:box[1]] - F32(cy)) <= F32(b)
+        inside_x = np.abs(c[box[2]:box[3]] - F32(cx)) <= F32(a)
+        return box, inside_y[:, None] & inside_x[None, :]
     r = math.sqrt(a * a + b * b)
     box = _bbox(cy, cx, r, r, res)
     if box[0] >= box[1] or box[2] >= box[3]:
@@ -160,8 +168,8 @@ def _blob(rng, cy, cx, a, b, angle, res, grid=5):
     d2 = ua * ua + vb * vb
     c = pixel_centres(res)
     scale = F32((grid - 1) / (2.0 * r))
-    py = np.clip((c[box[0]:box[1]] - F32(cy - r)) * scale, F32(0), F32(grid - 1))
-    px = np.clip((c[box[2]:box[3]] - F32(cx - r)) * scale, F32(0), F32(grid - 1))
+    py = np.minimum(np.maximum((c[box[0]:box[1]] - F32(cy - r)) * scale, F32(0)), F32(grid - 1))
+    px = np.minimum(np.maximum((c[box[2]:box[3]] - F32(cx - r)) * scale, F32(0)), F32(grid - 1))
     n = upsample(g, interp_coords(py, grid), interp_coords(px, grid))
     return box, (F32(1.0) - d2) + F32(1.1) * (n - F32(0.5)) > F32(0.3)
 
@@ -198,7 +206,7 @@ def make_layout(rng, domain, res):
     classes = [top_ids[int(rng.integers(len(top_ids)))]]
     g1 = int(rng.integers(len(ground_ids)))
     classes.append(ground_ids[g1])
-    inst = np.where(c[:, None] < line[None, :], np.int16(0), np.int16(1)).astype(np.int16)
+    inst = (c[:, None] >= line[None, :]).astype(np.int16)
     if rng.random() < cfg['second_band_p']:
         g2 = int(rng.integers(len(ground_ids) - 1))
         g2 += g2 >= g1

@@ -6,8 +6,8 @@ A *recipe* is a JSON-serialisable dict that says how the pixels of one region lo
      'base': [r, g, b],        # colour where the pattern weight t = 0 (0..255)
      'color2': [r, g, b],      # colour where t = 1
      'jitter': 10.0,           # per-instance colour shift, uniform in [-jitter, jitter] per channel
-     'pattern': {'type': 'noise', 'scale': 1.5, 'octaves': 2, 'contrast': 2.0},
-     'noise': 10.0}            # per-pixel noise, uniform in [-noise, noise] per channel
+     'pattern': {'type': 'noise', 'scale': 2.0, 'octaves': 2, 'contrast': 2.0},
+     'noise': 10.0}            # per-pixel noise, uniform in [-noise, noise], same on all channels
 
 Pattern types (lengths are in *base pixels*: 1/64 of the image side, so textures keep their
 look at 128 and 256):
@@ -20,7 +20,8 @@ look at 128 and 256):
   radius below one pixel gives a per-pixel speckle with probability ``density``.
 - ``gradient``: ``direction`` ``'vertical'`` (t goes 0 -> 1 from the top of the image to the
   bottom) or ``'horizontal'`` (left -> right).
-- ``noise``: fractal value noise, ``scale`` (cell size of the coarsest octave), ``octaves``,
+- ``noise``: fractal value noise, ``scale`` (cell size of the coarsest octave, rounded to a
+  power of two; each further octave halves it, down to one pixel), ``octaves``,
   ``contrast`` (t = clip((f - 0.5) * contrast + 0.5, 0, 1)).
 
 A target *synonym* has a recipe equal to its source class's (plus ``'name'`` and
@@ -57,26 +58,26 @@ _SOURCE = [
        {'type': 'noise', 'scale': 8.0, 'octaves': 3, 'contrast': 1.5}, 3),
     _r('sun', (255, 222, 90), (255, 246, 190), 5, {'type': 'flat'}, 2),
     _r('mountain', (105, 100, 128), (150, 146, 168), 10,
-       {'type': 'noise', 'scale': 6.0, 'octaves': 3, 'contrast': 1.5}, 4),
+       {'type': 'noise', 'scale': 8.0, 'octaves': 3, 'contrast': 1.5}, 4),
     # ground band
     _r('grass', (58, 135, 45), (100, 185, 62), 10,
-       {'type': 'noise', 'scale': 1.5, 'octaves': 2, 'contrast': 2.0}, 10),
+       {'type': 'noise', 'scale': 2.0, 'octaves': 2, 'contrast': 2.0}, 10),
     _r('water', (35, 85, 165), (85, 145, 215), 10,
        {'type': 'stripes', 'angle': 0.0, 'angle_jitter': 10.0, 'period': 4.0, 'duty': 0.35}, 5),
     _r('sand', (216, 193, 142), (150, 120, 80), 10,
        {'type': 'spots', 'density': 0.15, 'radius': 0.4}, 6),
     _r('road', (76, 76, 82), (98, 98, 104), 8, {'type': 'flat'}, 8),
     _r('snow', (243, 246, 251), (212, 222, 238), 5,
-       {'type': 'noise', 'scale': 6.0, 'octaves': 2, 'contrast': 1.0}, 4),
+       {'type': 'noise', 'scale': 8.0, 'octaves': 2, 'contrast': 1.0}, 4),
     _r('dirt', (116, 80, 50), (84, 57, 34), 10,
-       {'type': 'noise', 'scale': 3.0, 'octaves': 3, 'contrast': 1.5}, 8),
+       {'type': 'noise', 'scale': 4.0, 'octaves': 3, 'contrast': 1.5}, 8),
     _r('gravel', (152, 146, 138), (96, 91, 86), 8,
        {'type': 'spots', 'density': 0.35, 'radius': 0.9}, 10),
     # objects
     _r('tree', (30, 86, 36), (62, 122, 46), 10,
        {'type': 'noise', 'scale': 4.0, 'octaves': 2, 'contrast': 2.0}, 8),
     _r('rock', (128, 122, 115), (84, 80, 78), 12,
-       {'type': 'noise', 'scale': 5.0, 'octaves': 3, 'contrast': 1.5}, 6),
+       {'type': 'noise', 'scale': 4.0, 'octaves': 3, 'contrast': 1.5}, 6),
     _r('brick', (172, 60, 44), (118, 38, 32), 12, {'type': 'checker', 'period': 3.0}, 6),
     _r('building', (186, 181, 171), (70, 80, 102), 20,
        {'type': 'stripes', 'angle': 90.0, 'angle_jitter': 0.0, 'period': 5.0, 'duty': 0.3}, 4),

@@ -2,7 +2,7 @@
 
 Each instance of the layout is rendered over its own pixels only (gathered by index): the
 pattern gives a weight ``t`` in [0, 1] per pixel, the colour is ``base + t * (color2 - base)``
-plus a per-instance jitter and per-pixel uniform noise. Random fields that patterns sample
+plus a per-instance jitter and per-pixel uniform (luminance) noise. Random fields that patterns sample
 (smooth value noise per scale, spot cells, per-pixel uniforms) are drawn once per image, lazily,
 over the whole grid, so the cost of an image hardly depends on how many regions it has.
 See :mod:`.recipes` for the recipe format.
@@ -40,6 +40,12 @@ def _field_coords(res, scale):
     return size, interp_coords(c, size)
 
 
+def pow2(x):
+    """The power of two nearest to ``x > 0`` (geometrically), computed exactly."""
+    m, e = math.frexp(float(x))  # x = m * 2 ** e, 0.5 <= m < 1
+    return math.ldexp(1.0, e - 1 if m < 0.7071067811865476 else e)
+
+
 class _Fields:
     """The random fields of one image, drawn on first use (so a pure function of the rng)."""
 
@@ -56,7 +62,11 @@ class _Fields:
         return self.cache[k]
 
     def value_noise(self, scale):
-        scale = max(float(scale), BASE / self.res)
+        """Smooth value noise in [0, 1] with cells of ``scale`` base pixels, rounded to a power
+        of two; at or below one pixel, a per-pixel uniform. ``float32[res * res]``."""
+        scale = pow2(scale)
+        if scale * self.res <= BASE:
+            return self.uniform('fine')
         k = ('v', scale)
         if k not in self.cache:
             size, coords = _field_coords(self.res, scale)
@@ -130,7 +140,10 @@ def _pattern(pattern, idx, fields, g):
     if kind == 'noise':
         f = fields.fractal(pattern['scale'], pattern.get('octaves', 1))[idx]
         contrast = F32(pattern.get('contrast', 1.0))
-        return np.clip((f - F32(0.5)) * contrast + F32(0.5), F32(0.0), F32(1.0))
+        t = f * contrast
+        t += F32(0.5) - F32(0.5) * contrast
+        np.maximum(t, F32(0.0), out=t)
+        return np.minimum(t, F32(1.0), out=t)
     raise ValueError(f'unknown pattern type {kind!r}; expected one of flat, gradient, stripes, '
                      'checker, spots, noise.')
 
@@ -146,7 +159,8 @@ def _assign(recipe, idx, fields, t_map, unit_map, units):
         _assign(SOURCE_RECIPES[a['recipe']], idx[pick], fields, t_map, unit_map, units)
         _assign(SOURCE_RECIPES[b['recipe']], idx[~pick], fields, t_map, unit_map, units)
         return
-    jitter = (fields.rng.random(3) * 2.0 - 1.0) * recipe['jitter']
+    j = recipe['jitter']
+    jitter = [(2.0 * r - 1.0) * j for r in fields.rng.random(3).tolist()]
     t = _pattern(recipe['pattern'], idx, fields, grids(fields.res))
     if t is not None:
         t_map[idx] = t
@@ -157,26 +171,53 @@ def _assign(recipe, idx, fields, t_map, unit_map, units):
                   color2[2] - base[2], 2.0 * noise])
 
 
-def render_recipe(recipe, idx, fields):
-    """Colours ``float32[n, 3]`` (0..255, unclipped) of the pixels ``idx: int64[n]`` (flat
-    indices into a ``res x res`` image, ``fields = _Fields(rng, res)``) rendered from
-    ``recipe`` as one instance."""
-    res2 = fields.res * fields.res
+def render_recipe(recipe, rng, resolution=64, mask=None):
+    """Render one region of a single recipe, as one instance (for tests and appearance metrics).
+
+    Args:
+        recipe: a recipe dict (source, synonym, mixture or novel).
+        rng: ``numpy.random.Generator`` (consumed).
+        resolution: image side in pixels.
+        mask: ``bool[R, R]`` region to render; None = the whole image.
+
+    Returns:
+        ``uint8[R, R, 3]`` RGB; pixels outside ``mask`` are 0.
+    """
+    res2 = resolution * resolution
+    idx = np.arange(res2) if mask is None else np.flatnonzero(np.asarray(mask).ravel())
+    fields = _Fields(rng, resolution)
     t_map = np.zeros(res2, F32)
     unit_map = np.zeros(res2, np.intp)
     units = []
     _assign(recipe, idx, fields, t_map, unit_map, units)
-    return _colours(t_map, unit_map, units, fields)[idx]
+    if not units:
+        return np.zeros((resolution, resolution, 3), np.uint8)
+    out = np.zeros((res2, 3), np.uint8)
+    out[idx] = _to_uint8(_colours(t_map, unit_map, units, fields))[idx]
+    return out.reshape(resolution, resolution, 3)
+
+
+def _to_uint8(col):
+    np.maximum(col, F32(0.0), out=col)
+    np.minimum(col, F32(255.0), out=col)
+    return np.rint(col, out=col).astype(np.uint8)
 
 
 def _colours(t_map, unit_map, units, fields):
-    p = np.asarray(units, F32)[unit_map]
-    col = p[:, 0:3] + t_map[:, None] * p[:, 3:6]
-    col += p[:, 6:7] * fields.uniform('pixel', 3)
+    """``float32[res * res, 3]``: ``base' + t * delta + 2 * noise * u`` per pixel, with the unit
+    parameters gathered by ``unit_map`` and ``u`` a per-pixel uniform (luminance noise)."""
+    u = np.asarray(units, F32)
+    col = u[:, 0:3].take(unit_map, axis=0)
+    delta = u[:, 3:6].take(unit_map, axis=0)
+    delta *= t_map[:, None]
+    col += delta
+    noise = u[:, 6].take(unit_map)
+    noise *= fields.uniform('pixel')
+    col += noise[:, None]
     return col
 
 
-def render(rng, inst, inst_classes, domain):
+def render_scene(rng, inst, inst_classes, domain):
     """Render an image from a layout.
 
     Args:
@@ -192,7 +233,7 @@ def render(rng, inst, inst_classes, domain):
     names = domain_classes(domain)
     recipes = domain_recipes(domain)
     fields = _Fields(rng, res)
-    flat = inst.ravel().astype(np.intp)
+    flat = inst.ravel()  # int16: the stable argsort is a radix sort
     order = np.argsort(flat, kind='stable')
     ends = np.cumsum(np.bincount(flat, minlength=len(inst_classes)))
     t_map = np.zeros(res * res, F32)
@@ -204,6 +245,4 @@ def render(rng, inst, inst_classes, domain):
             _assign(recipes[names[inst_classes[k]]], order[start:end], fields, t_map, unit_map,
                     units)
         start = end
-    out = _colours(t_map, unit_map, units, fields)
-    np.clip(out, F32(0.0), F32(255.0), out=out)
-    return np.rint(out).astype(np.uint8).reshape(res, res, 3)
+    return _to_uint8(_colours(t_map, unit_map, units, fields)).reshape(res, res, 3)

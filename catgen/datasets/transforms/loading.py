@@ -131,7 +131,7 @@ class LoadSISImageFromFile:
         results['img'] = img
         results['ori_shape'] = img.shape[:2]
         results['img_shape'] = img.shape[:2]
-        results.setdefault('flip', False)
+        results['flip'] = False
         return results
 
     transform = __call__

@@ -28,8 +28,8 @@ class SaveSubsetIdsHook(Hook):
         dataset = runner.train_dataloader.dataset
         ids = getattr(dataset, 'subset_ids', None)
         if ids is None:
-            ids = [osp.splitext(osp.basename(dataset.get_data_info(i)['img_path']))[0]
-                   for i in range(len(dataset))]
+            ids = [dataset.get_data_info(i).get('img_id') or osp.splitext(
+                osp.basename(dataset.get_data_info(i)['img_path']))[0] for i in range(len(dataset))]
         path = osp.join(runner.work_dir, self.filename)
         write_text_atomic(path, ''.join(f'{i}\n' for i in ids))
         runner.logger.info(f'{len(ids)} training image ids written to {path}')

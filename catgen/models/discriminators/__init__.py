@@ -1,1 +1,5 @@
+from .multiscale_discriminator import MultiScalePatchGANDiscriminator
+from .oasis_discriminator import OASISDiscriminator
+from .patchgan_discriminator import PatchGANDiscriminator
 
+__all__ = ['MultiScalePatchGANDiscriminator', 'OASISDiscriminator', 'PatchGANDiscriminator']

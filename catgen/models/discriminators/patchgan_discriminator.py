@@ -67,7 +67,7 @@ class PatchGANDiscriminator(nn.Module):
         init_weights_official(self, init_type, init_gain)
 
     def forward_input(self, x):
-        """x: Tensor[B, num_classes + 3, H, W] (seg then image) -> list of num_layers + 1 tensors."""
+        """x: Tensor[B, num_classes + 3, H, W] (seg, then image) -> num_layers + 1 tensors."""
         feats = []
         for n in range(self.num_layers + 1):
             x = getattr(self, f'model{n}')(x)

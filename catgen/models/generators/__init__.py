@@ -1,1 +1,5 @@
+from .oasis_generator import OASISGenerator
+from .spade_encoder import SPADEEncoder
+from .spade_generator import SPADEGenerator
 
+__all__ = ['OASISGenerator', 'SPADEEncoder', 'SPADEGenerator']

@@ -76,13 +76,14 @@ class SPADEGenerator(nn.Module):
         z_dim: length of ``z`` when ``use_vae`` (official 256); ``self.z_dim`` is 0 otherwise.
         spectral_norm: spectral norm on the residual blocks' convs (official 'spectral...').
         norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch) or 'instance'.
+        spade_hidden: width of SPADE's shared embedding (official hard-codes 128).
         init_type: weight initialisation, official 'xavier' (see :func:`init_weights_official`).
         init_gain: gain / std of that initialisation (official ``init_variance`` 0.02).
     """
 
     def __init__(self, num_classes, base_channels=64, crop_size=256, aspect_ratio=1.0,
                  num_upsampling_layers='normal', use_vae=False, z_dim=256, spectral_norm=True,
-                 norm_type='batch', init_type='xavier', init_gain=0.02):
+                 norm_type='batch', spade_hidden=128, init_type='xavier', init_gain=0.02):
         super().__init__()
         if num_upsampling_layers not in NUM_UP_LAYERS:
             raise ValueError(f'num_upsampling_layers must be one of {tuple(NUM_UP_LAYERS)}, '
@@ -108,7 +109,7 @@ class SPADEGenerator(nn.Module):
 
         def block(fin, fout):
             return SPADEResBlock(fin, fout, num_classes, spectral_norm=spectral_norm,
-                                 norm_type=norm_type)
+                                 norm_type=norm_type, hidden_nc=spade_hidden)
 
         self.head_0 = block(16 * nf, 16 * nf)
         self.G_middle_0 = block(16 * nf, 16 * nf)

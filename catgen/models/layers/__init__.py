@@ -1,1 +1,4 @@
+from .spade import SPADE
+from .spade_resblock import SPADEResBlock
 
+__all__ = ['SPADE', 'SPADEResBlock']

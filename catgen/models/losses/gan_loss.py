@@ -1,4 +1,4 @@
-"""Adversarial losses of SPADE (official ``GANLoss``): hinge, least squares, vanilla, Wasserstein."""
+"""Adversarial losses of SPADE (official ``GANLoss``): hinge, least squares, vanilla, WGAN."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

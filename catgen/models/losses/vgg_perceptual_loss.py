@@ -5,7 +5,6 @@ import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 from catgen.registry import MODELS
 
@@ -17,6 +16,23 @@ SLICE_ENDS = (2, 7, 12, 21, 30)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _FEATURE_KEY = re.compile(r'^(?:features\.)?(\d+)\.(weight|bias)$')
+# torchvision's VGG19 configuration 'E' up to conv5_1: widths, 'M' = 2x2 max pooling.
+_VGG19_TO_CONV5_1 = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M',
+                     512)
+
+
+def build_vgg19_features():
+    """The 30 first layers of ``torchvision.models.vgg19().features`` (conv1_1 .. relu5_1), same
+    indices (hence state-dict keys), randomly initialised; without the 120M-parameter classifier.
+    """
+    layers, in_nc = [], 3
+    for v in _VGG19_TO_CONV5_1:
+        if v == 'M':
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(in_nc, v, kernel_size=3, padding=1), nn.ReLU()]
+            in_nc = v
+    return nn.Sequential(*layers)
 
 
 def load_vgg19_features(weights_path):
@@ -28,7 +44,8 @@ def load_vgg19_features(weights_path):
             and ``classifier.*`` are ignored). Loaded with ``torch.load(weights_only=True)``.
 
     Returns:
-        nn.Sequential of the 30 first layers of ``torchvision.models.vgg19().features``.
+        nn.Sequential of the 30 first layers of ``torchvision.models.vgg19().features``
+        (see :func:`build_vgg19_features`).
 
     Raises:
         FileNotFoundError: ``weights_path`` does not exist (says where to put which file).
@@ -43,7 +60,7 @@ def load_vgg19_features(weights_path):
     state = torch.load(weights_path, map_location='cpu', weights_only=True)
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         state = state['state_dict']
-    features = torchvision.models.vgg19(weights=None).features[:SLICE_ENDS[-1]]
+    features = build_vgg19_features()
     wanted = {}
     for key, value in state.items():
         match = _FEATURE_KEY.match(key)

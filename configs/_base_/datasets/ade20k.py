@@ -1,19 +1,18 @@
 # ADE20K (ADEChallengeData2016) as OASIS uses it: resize 286, random crop 256, flip.
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
-crop_size = 256
 train_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),
     dict(type='Resize', scale=(286, 286)),
-    dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+    dict(type='RandomCrop', crop_size=(256, 256)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSISInputs'),
 ]
 test_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),
-    dict(type='Resize', scale=(crop_size, crop_size)),
+    dict(type='Resize', scale=(256, 256)),
     dict(type='PackSISInputs'),
 ]
 train_dataloader = dict(

@@ -1,7 +1,6 @@
 # Cityscapes (gtFine labelIds, 35 channels) as OASIS uses it: 256x512, flip only.
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes'
-crop_size = (256, 512)  # (H, W)
 train_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),

@@ -1,19 +1,18 @@
 # COCO-Stuff 164k as OASIS uses it: resize 286, random crop 256, flip.
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff164k'
-crop_size = 256
 train_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),
     dict(type='Resize', scale=(286, 286)),
-    dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+    dict(type='RandomCrop', crop_size=(256, 256)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSISInputs'),
 ]
 test_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),
-    dict(type='Resize', scale=(crop_size, crop_size)),
+    dict(type='Resize', scale=(256, 256)),
     dict(type='PackSISInputs'),
 ]
 train_dataloader = dict(

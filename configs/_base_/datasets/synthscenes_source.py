@@ -1,7 +1,6 @@
 # SynthScenes source domain (20 classes + don't care), 64x64, made by tools/prepare_synthscenes.py.
 dataset_type = 'SynthScenesDataset'
 data_root = 'data/synthscenes'
-num_classes = 21
 train_pipeline = [
     dict(type='LoadSISImageFromFile'),
     dict(type='LoadSISAnnotations'),
@@ -24,5 +23,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, domain='source', split='val',
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ClassColorDistance', num_classes=num_classes)
+val_evaluator = dict(type='ClassColorDistance', num_classes=21)
 test_evaluator = val_evaluator

@@ -2,7 +2,6 @@
 # few-shot list target/few_shot/shots_{k}.txt (1, 5, 25, 50, 100, 200, 400); -1 = all 1,000.
 dataset_type = 'SynthScenesDataset'
 data_root = 'data/synthscenes'
-num_classes = 12
 num_shots = 100
 train_pipeline = [
     dict(type='LoadSISImageFromFile'),
@@ -26,5 +25,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, domain='target', split='val',
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ClassColorDistance', num_classes=num_classes)
+val_evaluator = dict(type='ClassColorDistance', num_classes=12)
 test_evaluator = val_evaluator

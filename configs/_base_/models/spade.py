@@ -1,12 +1,10 @@
 # SPADE (Park et al. 2019): generator, 2-scale PatchGAN, hinge + feature matching (+ VGG).
-num_classes = 151
-crop_size = 256
 model = dict(
     type='SPADESynthesizer',
-    data_preprocessor=dict(type='SISDataPreprocessor', num_classes=num_classes),
-    generator=dict(type='SPADEGenerator', num_classes=num_classes, base_channels=64,
-                   crop_size=crop_size),
-    discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=num_classes,
+    data_preprocessor=dict(type='SISDataPreprocessor', num_classes=151),
+    generator=dict(type='SPADEGenerator', num_classes=151, base_channels=64,
+                   crop_size=256),
+    discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=151,
                        num_scales=2, num_layers=4, base_channels=64),
     gan_loss=dict(type='GANLoss', mode='hinge'),
     feature_matching_loss=dict(type='FeatureMatchingLoss', weight=10.0),
