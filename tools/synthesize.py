@@ -13,6 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmengine.config import DictAction  # noqa: E402
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Generate images for a folder of label maps')
@@ -27,6 +29,8 @@ def parse_args(argv=None):
                         'COCO-Stuff, folder), 0 = id 0 is don\'t care (ADE20K, Cityscapes); auto '
                         'takes it from the config\'s test data set')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config entries, e.g. model.generator.z_dim=16')
     return p.parse_args(argv)
 
 
@@ -59,7 +63,7 @@ def main(argv=None):
     if not files:
         raise FileNotFoundError(f'no label maps (*.png) in {a.labels}')
     model = init_synthesizer(a.config, None if a.checkpoint.lower() == 'none' else a.checkpoint,
-                             device=a.device)
+                             device=a.device, cfg_options=a.cfg_options)
     shift = label_shift_of(model.cfg) if a.label_shift == 'auto' else int(a.label_shift)
     num_classes = model.data_preprocessor.num_classes
     out = Path(a.out)

@@ -1,1 +1,3 @@
+from .base import TransferStrategy
 
+__all__ = ['TransferStrategy']

@@ -5,7 +5,8 @@
                                                  [--scratch data]
 
 Pins the process to one CPU and one thread, generates ``--num`` scenes per domain in memory,
-then again with both PNGs (image and label map) written to a temporary folder inside
+then again with both PNGs (image and label map) encoded in memory, then again with both PNGs
+written to a temporary folder inside
 ``--scratch`` (default ``data/``, where the set is usually written). Reports images/s
 by wall clock, by CPU time of this process (the per-core rate, less disturbed on a shared,
 loaded machine) and by wall clock over the fastest of 5 blocks; prints the results and writes
@@ -57,7 +58,7 @@ def _measure(fn, num, blocks=5):
 
 def run(num=1000, resolution=64, scratch='data'):
     from catgen.datasets.synthscenes import generate_scene
-    from catgen.datasets.synthscenes.generate import _save_png
+    from catgen.datasets.synthscenes.generate import _save_png, png_bytes
 
     results = {'resolution': resolution, 'cpu_pinned': _pin_one_core(),
                'numpy': np.__version__, 'python': platform.python_version(),
@@ -73,6 +74,14 @@ def run(num=1000, resolution=64, scratch='data'):
                 generate_scene(domain, 'train', i, resolution=resolution)
 
         results[f'{domain}_in_memory'] = _measure(in_memory, num)
+
+        def png_encoded(start, stop, domain=domain):
+            for i in range(start, stop):
+                img, label = generate_scene(domain, 'train', i, resolution=resolution)
+                png_bytes(img)
+                png_bytes(label)
+
+        results[f'{domain}_png_encoded_in_memory'] = _measure(png_encoded, num)
         os.makedirs(scratch, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix='.synthscenes_speed-') as tmp:
             def with_png(start, stop, domain=domain):

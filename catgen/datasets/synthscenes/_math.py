@@ -59,7 +59,8 @@ def interp_coords(positions, size):
 
 def upsample(grid, ry, rx):
     """Separable smooth interpolation of ``grid: float32[gh, gw]`` at rows ``ry`` and columns
-    ``rx`` (each a tuple from :func:`interp_coords`). Returns ``float32[len(ry[0]), len(rx[0])]``."""
+    ``rx`` (each a tuple from :func:`interp_coords`).
+    Returns ``float32[len(ry[0]), len(rx[0])]``."""
     iy, iy1, wy, vy = ry
     ix, ix1, wx, vx = rx
     cols = grid.take(ix, axis=1)

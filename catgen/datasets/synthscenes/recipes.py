@@ -127,7 +127,8 @@ def _target_recipe(name):
         return recipe
     if name in _MIXTURES:
         a, p, b = _MIXTURES[name]
-        return {'name': name, 'mixture': [{'recipe': a, 'p': p}, {'recipe': b, 'p': round(1 - p, 6)}]}
+        return {'name': name,
+                'mixture': [{'recipe': a, 'p': p}, {'recipe': b, 'p': round(1 - p, 6)}]}
     return copy.deepcopy(_NOVEL[name])
 
 

@@ -1,11 +1,12 @@
 """Vectorised rendering of SynthScenes pixels from texture recipes (numpy only).
 
-Each instance of the layout is rendered over its own pixels only (gathered by index): the
-pattern gives a weight ``t`` in [0, 1] per pixel, the colour is ``base + t * (color2 - base)``
-plus a per-instance jitter and per-pixel uniform (luminance) noise. Random fields that patterns sample
-(smooth value noise per scale, spot cells, per-pixel uniforms) are drawn once per image, lazily,
-over the whole grid, so the cost of an image hardly depends on how many regions it has.
-See :mod:`.recipes` for the recipe format.
+Each instance of the layout is one or more *units* (a mixture has two): the unit's pattern
+gives a weight ``t`` in [0, 1] at its pixels (gathered by index), and the colour of a pixel is
+``base + jitter + t * (color2 - base) + noise * (2u - 1)``, with a per-unit colour jitter and a
+per-pixel uniform ``u`` (luminance noise), evaluated for the whole image at once from per-pixel
+unit ids. Random fields that patterns sample (smooth value noise per scale, spot cells,
+per-pixel uniforms) are drawn once per image, lazily, over the whole grid, so the cost of an
+image hardly depends on how many regions it has. See :mod:`.recipes` for the recipe format.
 """
 import math
 from functools import lru_cache

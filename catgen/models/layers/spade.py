@@ -35,6 +35,7 @@ class SPADE(nn.Module):
     def forward(self, x, seg):
         """x: Tensor[B, norm_nc, H, W]; seg: Tensor[B, label_nc, h, w] -> Tensor[B, norm_nc, H, W]."""
         normalized = self.param_free_norm(x)
-        seg = F.interpolate(seg, size=x.shape[2:], mode='nearest')
+        if seg.shape[2:] != x.shape[2:]:
+            seg = F.interpolate(seg, size=x.shape[2:], mode='nearest')
         actv = self.mlp_shared(seg)
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)

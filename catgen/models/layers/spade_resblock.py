@@ -1,5 +1,6 @@
 """The SPADE residual block shared by the OASIS and SPADE generators."""
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.utils import spectral_norm as sn
 
 from .spade import SPADE
@@ -38,6 +39,8 @@ class SPADEResBlock(nn.Module):
 
     def forward(self, x, seg):
         """x: Tensor[B, in, H, W]; seg: Tensor[B, label_nc, h, w] -> Tensor[B, out, H, W]."""
+        if seg.shape[2:] != x.shape[2:]:  # resize once for the block's two or three SPADEs
+            seg = F.interpolate(seg, size=x.shape[2:], mode='nearest')
         x_s = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
         dx = self.conv_0(self.activ(self.norm_0(x, seg)))
         dx = self.conv_1(self.activ(self.norm_1(dx, seg)))

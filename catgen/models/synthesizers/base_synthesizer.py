@@ -5,7 +5,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ExponentialMovingAverage, is_model_wrapper
 
-from catgen.registry import MODELS
+from catgen.registry import MODELS, TRANSFER_STRATEGIES
 from catgen.structures import SISDataSample
 
 
@@ -57,18 +57,25 @@ class ConditionalGANSynthesizer(BaseModel):
             the loss term and the iteration; 'skip' skips that update and logs it.
         eval_seed: seed of the noise used in val/test; sample ``i`` always gets the same noise.
         num_eval_samples: images generated per label map in val/test (diversity metrics use >1).
+        transfer: config of a transfer strategy (``TRANSFER_STRATEGIES``, e.g.
+            ``dict(type='CAT', source_checkpoint=...)``); None trains G and D as built.
         init_cfg: MMEngine weight-initialisation config.
     """
 
     def __init__(self, generator, discriminator=None, data_preprocessor=None, ema_momentum=1e-4,
                  ema_start_iter=0, nonfinite='raise', eval_seed=0, num_eval_samples=1,
-                 init_cfg=None):
+                 transfer=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         self.generator = MODELS.build(generator) if isinstance(generator, dict) else generator
         self.discriminator = (MODELS.build(discriminator) if isinstance(discriminator, dict)
                               else discriminator)
+        self.transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
+                         else transfer)
+        if self.transfer is not None:
+            # source weights, replaced layers, frozen parts: before the EMA copies G
+            self.transfer.setup(self)
         self.ema_momentum = ema_momentum
         self.generator_ema = None
         if ema_momentum is not None:
@@ -95,6 +102,8 @@ class ConditionalGANSynthesizer(BaseModel):
     # ------------------------------------------------------------------ parts and parameters
     def optim_params(self, part):
         """Parameters that the optimizer wrapper ``part`` ('generator'|'discriminator') updates."""
+        if self.transfer is not None:
+            return self.transfer.optim_params(self, part)
         module = getattr(self, part, None)
         if module is None:
             raise ValueError(f'{type(self).__name__} has no part named {part!r}')
@@ -132,6 +141,14 @@ class ConditionalGANSynthesizer(BaseModel):
             z = self.sample_noise(seg.shape[0], sample_ids, seg.device)
         return self.eval_generator(seg, z)
 
+    def transfer_losses(self, part, inputs, fake):
+        """The transfer strategy's extra loss terms for ``part`` (empty without a strategy)."""
+        if self.transfer is None:
+            return {}
+        if part == 'generator':
+            return self.transfer.generator_losses(self, inputs, fake)
+        return self.transfer.discriminator_losses(self, inputs, fake.detach())
+
     # ------------------------------------------------------------------ training
     def _check_finite(self, losses):
         """True if every loss is finite; otherwise raise or (nonfinite='skip') return False."""
@@ -162,6 +179,10 @@ class ConditionalGANSynthesizer(BaseModel):
         """One discriminator update, one generator update, one EMA update."""
         data = self.data_preprocessor(data, True)
         inputs = data['inputs']
+        samples = data.get('data_samples') or []
+        if samples:  # per-image ids, for methods with per-image state (BSA's latents)
+            inputs['sample_idx'] = torch.tensor(
+                [ds.metainfo.get('sample_idx', -1) for ds in samples], device=inputs['seg'].device)
         log_vars = {}
         log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
                                      self.discriminator_loss, inputs))

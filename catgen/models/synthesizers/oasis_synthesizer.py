@@ -46,6 +46,7 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
             out_mixed = self.discriminator(mixed)
             losses['loss_d_labelmix'] = self.labelmix_weight * labelmix_loss(
                 out_mixed, out_real, out_fake, mask)
+        losses.update(self.transfer_losses('discriminator', inputs, fake))
         return losses
 
     def generator_loss(self, inputs):
@@ -54,4 +55,5 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
         losses = dict(loss_g_adv=self.loss(self.discriminator(fake), seg, for_real=True))
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, inputs['img'])
+        losses.update(self.transfer_losses('generator', inputs, fake))
         return losses

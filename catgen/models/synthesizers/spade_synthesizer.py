@@ -36,9 +36,11 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
         seg, real = inputs['seg'], inputs['img']
         with torch.no_grad():
             fake = self.generator(seg, None)
-        return dict(
+        losses = dict(
             loss_d_fake=self.gan_loss(self.discriminator(fake, seg), False, for_discriminator=True),
             loss_d_real=self.gan_loss(self.discriminator(real, seg), True, for_discriminator=True))
+        losses.update(self.transfer_losses('discriminator', inputs, fake))
+        return losses
 
     def generator_loss(self, inputs):
         seg, real = inputs['seg'], inputs['img']
@@ -51,4 +53,5 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
             losses['loss_g_fm'] = self.feature_matching_loss(pred_fake, pred_real)
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, real)
+        losses.update(self.transfer_losses('generator', inputs, fake))
         return losses

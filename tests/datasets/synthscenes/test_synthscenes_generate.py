@@ -1,5 +1,6 @@
 """generate_scene: a pure, cross-machine-stable function; write_synthscenes: the on-disk set."""
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from PIL import Image
 from catgen.datasets.few_shot import select_few_shot
 from catgen.datasets.synthscenes import (SOURCE_CLASSES, TARGET_CLASSES, generate_scene,
                                          is_complete, make_settings, write_synthscenes)
+from catgen.datasets.synthscenes.generate import png_bytes
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -76,7 +78,7 @@ def test_pixels_follow_their_class_recipe():
     ({'domain': 'sauce'}, 'domain'), ({'split': 'test'}, 'split'), ({'index': -1}, 'index'),
     ({'seed': 1.5}, 'seed'), ({'resolution': 8}, 'resolution')])
 def test_bad_arguments(kwargs, match):
-    args = dict(domain='source', split='train', index=0, seed=0, resolution=64, **{})
+    args = dict(domain='source', split='train', index=0, seed=0, resolution=64)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         generate_scene(**args)
@@ -163,8 +165,6 @@ def test_write_synthscenes_workers_give_the_same_files(tmp_path):
 
 
 def test_png_encoder_round_trips():
-    from catgen.datasets.synthscenes.generate import png_bytes
-    import io
     img, label = generate_scene('target', 'train', 4, resolution=32)
     for array, mode in ((img, 'RGB'), (label, 'L'), (img[:5, :7], 'RGB')):
         decoded = Image.open(io.BytesIO(png_bytes(array)))

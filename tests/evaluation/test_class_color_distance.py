@@ -1,0 +1,31 @@
+import numpy as np
+import torch
+
+from catgen.evaluation.metrics import ClassColorDistance
+
+
+def sample(fake_color, real_color, label):
+    h, w = label.shape
+    fake = torch.tensor(fake_color, dtype=torch.uint8)[:, None, None].expand(3, h, w).clone()
+    real = torch.tensor(real_color, dtype=torch.uint8)[:, None, None].expand(3, h, w).clone()
+    return dict(fake_img=fake, gt_img=real, gt_label=label, img_path=f'/x/{h}.png')
+
+
+def test_distance_of_constant_colours_by_hand(tmp_path):
+    metric = ClassColorDistance(num_classes=3, save_dir=str(tmp_path))
+    label = torch.ones(4, 4, dtype=torch.long)
+    label[:, 2:] = 2
+    label[0, 0] = 0  # don't care: skipped
+    metric.process(None, [sample((10, 20, 30), (13, 24, 30), label)])
+    out = metric.compute_metrics(metric.results)
+    assert np.isclose(out['mean_dist'], 5.0) and out['std_dist'] == 0 and out['num_classes'] == 2
+    assert (tmp_path / '4.png').is_file()
+
+
+def test_identical_images_give_zero():
+    metric = ClassColorDistance(num_classes=4)
+    label = torch.randint(1, 4, (8, 8))
+    img = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+    metric.process(None, [dict(fake_img=img, gt_img=img, gt_label=label)])
+    out = metric.compute_metrics(metric.results)
+    assert out['mean_dist'] == 0 and abs(out['std_dist']) < 1e-9
