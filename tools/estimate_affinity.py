@@ -12,6 +12,9 @@ Examples::
     #   affinity_estimator = dict(type='TextAffinity', temperature=2.0)
     #   synthscenes = 'data/synthscenes'
     python tools/estimate_affinity.py my_affinity_cfg.py --out DIR
+    # the measured SynthScenes table of docs/affinity.md, one config per estimator
+    python tools/estimate_affinity.py configs/affinity/segmenter_synthscenes.py \\
+        --out work_dirs/affinity/segmenter
     # any class lists
     python tools/estimate_affinity.py --estimator text --target-classes lawn,ocean \\
         --source-classes grass,water,sky --out DIR
@@ -36,6 +39,9 @@ SHORT_NAMES = {
     'gt': 'GroundTruthAffinity',
     'file': 'FromFileAffinity',
     'combined': 'CombinedAffinity',
+    'segmenter': 'SegmenterAffinity',
+    'features': 'FeatureAffinity',
+    'feature': 'FeatureAffinity',
 }
 
 
@@ -125,20 +131,24 @@ def resolve_classes(cfg):
 
 
 def configure_estimator(est_cfg, truth_src, args):
-    """Fill in what the tool knows: classes_json for the ground truth, progress, the cache."""
-    from catgen.affinity import (CombinedAffinity, GroundTruthAffinity, TextAffinity)
+    """Fill in what the tool knows: classes_json for the ground truth, progress bars, the cache
+    (for every estimator whose constructor takes ``progress`` / ``cache_dir`` / ``use_cache``)."""
+    import inspect
+
+    from catgen.affinity import CombinedAffinity, GroundTruthAffinity
     from catgen.registry import AFFINITY_ESTIMATORS
 
     def fill(c):
         cls = AFFINITY_ESTIMATORS.get(c['type'])
+        params = inspect.signature(cls.__init__).parameters
         if issubclass(cls, GroundTruthAffinity) and truth_src is not None:
             c.setdefault('classes_json', truth_src)
-        if issubclass(cls, (TextAffinity, CombinedAffinity)):
+        if 'progress' in params:
             c.setdefault('progress', True)
-        if issubclass(cls, TextAffinity):
+        if 'use_cache' in params and not issubclass(cls, CombinedAffinity):
             if args.no_cache:
                 c['use_cache'] = False
-            elif args.cache_dir:
+            elif args.cache_dir and 'cache_dir' in params:
                 c.setdefault('cache_dir', args.cache_dir)
         if issubclass(cls, CombinedAffinity):
             for sub in c.get('estimators', []):

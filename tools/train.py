@@ -52,7 +52,8 @@ def build_cfg(args):
     return cfg
 
 
-def main(argv=None):
+def build_runner(argv=None):
+    """Parse ``argv``, set up catgen's environment and the launcher, build the Runner."""
     args = parse_args(argv)
     from catgen.utils.setup_env import setup_env
     setup_env()
@@ -60,12 +61,15 @@ def main(argv=None):
     cfg = build_cfg(args)
     setup_distributed(cfg)
 
+    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else None
-    if runner is None:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def main(argv=None):
+    runner = build_runner(argv)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

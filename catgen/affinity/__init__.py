@@ -5,16 +5,18 @@ estimators registered in ``catgen.registry.AFFINITY_ESTIMATORS`` produce it. See
 """
 from .base_estimator import AffinityCache, BaseAffinityEstimator, FileRef, default_cache_dir
 from .combined_estimator import CombinedAffinity
+from .feature_estimator import FeatureAffinity
 from .file_estimator import FromFileAffinity
 from .ground_truth_estimator import GroundTruthAffinity, read_affinity_truth
 from .matrix import AffinityMatrix
 from .postprocess import (apply_zero_row_rule, keep_top_k, mix_uniform, rows_from_counts,
                           rows_from_scores, softmax_rows)
+from .segmenter_estimator import SegmenterAffinity
 from .text_estimator import TextAffinity
 
 __all__ = [
     'AffinityMatrix', 'BaseAffinityEstimator', 'AffinityCache', 'FileRef', 'default_cache_dir',
     'GroundTruthAffinity', 'read_affinity_truth', 'FromFileAffinity', 'TextAffinity',
-    'CombinedAffinity', 'rows_from_scores', 'rows_from_counts', 'softmax_rows', 'keep_top_k',
-    'mix_uniform', 'apply_zero_row_rule',
+    'CombinedAffinity', 'SegmenterAffinity', 'FeatureAffinity', 'rows_from_scores',
+    'rows_from_counts', 'softmax_rows', 'keep_top_k', 'mix_uniform', 'apply_zero_row_rule',
 ]

@@ -39,7 +39,8 @@ def train(argv):
 @pytest.fixture
 def trained(tiny_synthscenes, tmp_path):
     work = tmp_path / 'work'
-    train([CONFIG, '--work-dir', str(work), '--cfg-options', *options(tiny_synthscenes, work)])
+    train([CONFIG, '--work-dir', str(work), '--cfg-options', *options(tiny_synthscenes, work),
+           'custom_hooks.0.interval=2'])  # the sample grid hook
     return work
 
 
@@ -47,9 +48,11 @@ def test_train_writes_checkpoint_grid_ids_and_resumes(trained, tiny_synthscenes)
     work = trained
     ckpt = work / 'iter_2.pth'
     assert ckpt.is_file() and (work / 'last_checkpoint').is_file()
-    # fixed-input sample grid: 3 rows (label, generated, real) of 64x64 tiles + 2px padding
+    # fixed-input sample grid: 8 columns; rows: label, 2 generated (num_noises=2), real;
+    # 64x64 tiles with 2 px padding
     grid = np.asarray(Image.open(work / 'samples' / 'final.png'))
-    assert grid.shape == (3 * 66 + 2, 8 * 66 + 2, 3)
+    assert grid.shape == (4 * 66 + 2, 8 * 66 + 2, 3)
+    assert (work / 'samples' / 'iter_000002.png').is_file()
     ids = (work / 'train_ids.txt').read_text().split()
     assert len(ids) == 16 and ids[0] == '000000'
     state = safe_load(ckpt)
@@ -68,10 +71,10 @@ def test_train_writes_checkpoint_grid_ids_and_resumes(trained, tiny_synthscenes)
             model = runner.model.module if hasattr(runner.model, 'module') else runner.model
             seen['equal'] = all(torch.equal(v, model.state_dict()[k]) for k, v in saved_g.items())
 
-    from mmengine.registry import HOOKS
-    HOOKS.register_module(name='_ResumeProbe', module=Probe, force=True)
-    train([CONFIG, '--work-dir', str(work), '--resume', '--cfg-options',
-           *options(tiny_synthscenes, work, max_iters=4), 'custom_hooks=[dict(type="_ResumeProbe")]'])
+    runner = train_tool.build_runner([CONFIG, '--work-dir', str(work), '--resume', '--cfg-options',
+                                      *options(tiny_synthscenes, work, max_iters=4)])
+    runner.register_hook(Probe(), priority='LOWEST')
+    runner.train()
     assert seen == {'iter': 2, 'equal': True}
     assert (work / 'iter_4.pth').is_file()
     assert safe_load(work / 'iter_4.pth')['meta']['iter'] == 4

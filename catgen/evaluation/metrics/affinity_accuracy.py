@@ -1,7 +1,8 @@
 """Affinity accuracy: how close an estimated affinity matrix is to a known true one.
 
-A pure function (no torch, no mmengine) so that tools and tests can call it directly; an
-MMEngine ``BaseMetric`` wrapper can call it on the run's matrix.
+:func:`affinity_accuracy` is a pure function (numpy only) that tools and tests call directly;
+:class:`AffinityAccuracy` wraps it as an MMEngine ``BaseMetric`` (registered in
+``catgen.registry.METRICS``) for configs.
 
 - Synonyms (true row one-hot): top-1 accuracy, the share of rows whose largest entry is the true
   source class.
@@ -10,6 +11,9 @@ MMEngine ``BaseMetric`` wrapper can call it on the run's matrix.
 - Novel classes (no true row): not scored; their top-3 source classes are reported.
 """
 import numpy as np
+from mmengine.evaluator import BaseMetric
+
+from catgen.registry import METRICS
 
 KINDS = ('synonym', 'mixture', 'novel')
 
@@ -125,3 +129,94 @@ def format_affinity_accuracy(result):
         else:
             lines.append(f'  {name:<12} novel (not scored); top: {top}')
     return lines
+
+
+# --------------------------------------------------------------------------- MMEngine metric
+
+def _as_matrix(obj):
+    """An AffinityMatrix from a matrix, its ``to_json_dict()``, or a saved file / stem."""
+    from catgen.affinity import AffinityMatrix
+    if obj is None or isinstance(obj, AffinityMatrix):
+        return obj
+    if isinstance(obj, dict):
+        return AffinityMatrix(obj['values'], obj['target_classes'], obj['source_classes'],
+                              obj.get('meta'))
+    return AffinityMatrix.load(obj)
+
+
+@METRICS.register_module()
+class AffinityAccuracy(BaseMetric):
+    """:func:`affinity_accuracy` as an MMEngine metric, for configs::
+
+        val_evaluator = dict(type='AffinityAccuracy', matrix='work_dirs/affinity/affinity.json',
+                             truth='data/synthscenes')
+
+    The matrix is ``matrix`` (an :class:`~catgen.affinity.AffinityMatrix`, or a saved
+    ``.json`` / ``.npz`` / stem), else the run's own: the ``affinity_matrix`` a model puts into
+    its output data samples (a matrix, its ``to_json_dict()`` or a path; the last one seen is
+    used). The truth is ``truth`` (a SynthScenes data root, its classes.json, ``'builtin'``, or
+    the parsed dict), else the evaluated data set's ``metainfo['affinity']`` / ``['kinds']``
+    (SynthScenesDataset's target domain has them).
+
+    Metrics (prefix ``affinity``): ``top1_synonyms``, ``l1_mixtures`` (NaN when there is no such
+    class), ``num_synonyms``, ``num_mixtures``; the per-class lines (novel classes' top-3
+    included) go to the log.
+    """
+
+    default_prefix = 'affinity'
+
+    def __init__(self, matrix=None, truth=None, top_k_report=3, prefix=None,
+                 collect_device='cpu'):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.matrix = matrix
+        self.truth = truth
+        self.top_k_report = top_k_report
+
+    def process(self, data_batch, data_samples):
+        for ds in data_samples:
+            get = ds.get if isinstance(ds, dict) else (lambda k, d=None: getattr(ds, k, d))
+            m = get('affinity_matrix', None)
+            if m is not None and not isinstance(m, (str, dict)):
+                m = m.to_json_dict() if hasattr(m, 'to_json_dict') else m
+            self.results.append(m)
+
+    def _truth(self):
+        from catgen.affinity import read_affinity_truth
+        src = self.truth
+        if src == 'builtin':
+            from catgen.datasets.synthscenes import recipes
+            src = recipes.classes_json({})
+        if src is not None:
+            t = read_affinity_truth(src)
+            return t['rows'], t['kinds']
+        meta = self.dataset_meta or {}
+        if meta.get('affinity') is None:
+            raise ValueError('AffinityAccuracy has no ground truth: pass truth=<SynthScenes data '
+                             'root or classes.json> (or \'builtin\'), or evaluate on a data set '
+                             'whose metainfo has "affinity" (SynthScenes target).')
+        rows = {k: v for k, v in meta['affinity'].items() if v}
+        return rows, dict(meta.get('kinds') or {})
+
+    def compute_metrics(self, results):
+        from mmengine.logging import print_log
+        matrix = self.matrix
+        if matrix is None:
+            found = [r for r in results if r is not None]
+            if not found:
+                raise ValueError('AffinityAccuracy has no matrix: pass matrix=<saved matrix '
+                                 '.json/.npz> in its config, or let the model put '
+                                 '"affinity_matrix" into its output data samples.')
+            matrix = found[-1]
+        mat = _as_matrix(matrix)
+        rows, kinds = self._truth()
+        rows = {t: r for t, r in rows.items() if t in mat.target_classes}
+        kinds = {t: k for t, k in kinds.items() if t in mat.target_classes}
+        result = affinity_accuracy(mat, rows, kinds, top_k_report=self.top_k_report)
+        for line in format_affinity_accuracy(result):
+            print_log(line, logger='current')
+        nan = float('nan')
+        return {'top1_synonyms': nan if result['top1_synonyms'] is None
+                else result['top1_synonyms'],
+                'l1_mixtures': nan if result['l1_mixtures'] is None else result['l1_mixtures'],
+                'num_synonyms': result['num_synonyms'],
+                'num_mixtures': result['num_mixtures']}

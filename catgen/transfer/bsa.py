@@ -1,0 +1,214 @@
+"""BSA: batch statistics adaptation (Noguchi & Harada, ICCV 2019).
+
+The source generator is frozen; only a per-channel scale and shift after every normalisation
+layer are trained, together with one latent vector per training image. The generator is fitted
+to the few target images by reconstruction (L1 + optional perceptual loss), without an
+adversarial term; two regularisers keep the scales/shifts near identity and the latents near
+N(0, I).
+
+catgen's mapping onto SPADE generators (OASIS, SPADE): every parameter-free norm
+(``SPADE.param_free_norm``, a ``BatchNorm2d``/``InstanceNorm2d`` with ``affine=False``) is made
+affine in place, with weight (the scale) 1 and bias (the shift) 0, so that
+``out = (x_hat * scale + shift) * (1 + gamma(seg)) + beta(seg)``. The module names do not change:
+a BSA checkpoint holds every source key plus ``...param_free_norm.weight`` / ``.bias`` and the
+strategy's ``transfer.latents``. The per-image latent replaces the noise ``z`` (OASIS: 3D noise,
+SPADE with ``use_vae``); a generator without noise (``z_dim == 0``) gets no latents.
+
+How the latents reach the generator: the synthesizer makes its own ``fake`` with random noise;
+:meth:`BSA.generator_losses` generates again with ``latents[inputs['sample_idx']]`` and computes
+BSA's losses on that image; with ``adversarial=False`` it also replaces the synthesizer's
+adversarial terms (``loss_g_adv``, and ``loss_g_fm`` for SPADE) by 0, so no adversarial gradient
+reaches G (the discriminator still takes its update steps; it is simply unused).
+
+Loading follows :class:`~catgen.transfer.finetune_all.FinetuneAll`: the layers that read the
+label map (OASIS ``fc`` and every SPADE ``mlp_shared.0``) are re-initialised, since the target
+label space differs (``reinit_class_layers=False`` copies them when the class counts match).
+With ``train_fresh_layers=True`` (default) those re-initialised layers train too: frozen random
+weights could not read the target label map at all. Everything else in G is frozen.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from catgen.models.synthesizers.base_synthesizer import unwrap
+from catgen.registry import MODELS, TRANSFER_STRATEGIES
+
+from .finetune_all import FinetuneAll
+
+
+def chamfer_to_normal(z, num_ref_per_sample=10):
+    """The latent regulariser of the official BSA code (its "earth mover" distance).
+
+    Draws ``num_ref_per_sample * B`` reference points ``t ~ N(0, I)`` and returns
+    ``mean_i min_j ||z_i - t_j||^2 + mean_j min_i ||z_i - t_j||^2`` (a Chamfer distance).
+
+    Args:
+        z: Tensor[B, D].
+        num_ref_per_sample: reference points per latent.
+
+    Returns:
+        scalar Tensor.
+    """
+    t = torch.randn(z.shape[0] * num_ref_per_sample, z.shape[1], device=z.device, dtype=z.dtype)
+    dist = (z ** 2).sum(1, keepdim=True) - 2 * z @ t.t() + (t ** 2).sum(1)
+    return dist.min(dim=0)[0].mean() + dist.min(dim=1)[0].mean()
+
+
+@TRANSFER_STRATEGIES.register_module()
+class BSA(FinetuneAll):
+    """Batch statistics adaptation: frozen G, trainable scales/shifts and per-image latents.
+
+    Generator losses added (names as logged):
+
+    - ``loss_bsa_l1``: ``l1_weight * L1(G(seg, z_i), real_i)``;
+    - ``loss_bsa_perceptual``: the ``perceptual`` loss module on the same pair (off by default);
+    - ``loss_bsa_affine_reg``: ``affine_reg_weight * (mean((scale - 1)^2) + mean(shift^2))`` over
+      all scale/shift entries;
+    - ``loss_bsa_latent_reg``: ``latent_reg_weight * chamfer_to_normal(z_batch)``
+      (see :func:`chamfer_to_normal`).
+
+    Args:
+        source_checkpoint: the source synthesizer checkpoint (see :class:`TransferStrategy`).
+        num_latents: number of training images (one latent each); ``inputs['sample_idx']``
+            (the dataset index, ``0 .. len(dataset) - 1``) selects the row. Set it to the
+            number of shots.
+        l1_weight: weight of the L1 reconstruction loss.
+        perceptual: config of a perceptual loss, e.g.
+            ``dict(type='VGGPerceptualLoss', weights_path='checkpoints/vgg19-dcbb9e9d.pth',
+            weight=1.0)`` (needs local VGG19 weights); None (default) turns it off.
+        affine_reg_weight: weight of the regulariser pulling scales to 1 and shifts to 0 (0.02).
+        latent_reg_weight: weight of the regulariser pulling the latents towards N(0, I) (0.1).
+        latent_init: 'zeros' (as the reference re-implementation) or 'normal' (N(0, I) drawn
+            with ``latent_seed``).
+        latent_seed: seed of the 'normal' initialisation.
+        adversarial: keep the synthesizer's adversarial generator loss (computed by the
+            synthesizer on its own random-noise images). False (default) replaces it by 0.
+        train_fresh_layers: also train the generator layers re-initialised instead of copied from
+            the source (the class-dependent layers, see :class:`FinetuneAll`).
+        **kwargs: :class:`FinetuneAll` options (reinit_class_layers, class_layers,
+            source_generator_prefix, load_discriminator).
+    """
+
+    #: the synthesizer's adversarial generator terms that ``adversarial=False`` replaces by 0
+    ADVERSARIAL_KEYS = ('loss_g_adv', 'loss_g_fm')
+
+    def __init__(self, source_checkpoint=None, num_latents=100, l1_weight=1.0, perceptual=None,
+                 affine_reg_weight=0.02, latent_reg_weight=0.1, latent_init='zeros',
+                 latent_seed=0, adversarial=False, train_fresh_layers=True, **kwargs):
+        super().__init__(source_checkpoint=source_checkpoint, **kwargs)
+        if int(num_latents) < 1:
+            raise ValueError(f'num_latents must be >= 1 (the number of training images), '
+                             f'got {num_latents}')
+        if latent_init not in ('zeros', 'normal'):
+            raise ValueError(f"latent_init must be 'zeros' or 'normal', got {latent_init!r}")
+        self.num_latents = int(num_latents)
+        self.l1_weight = l1_weight
+        self.perceptual = MODELS.build(perceptual) if perceptual else None
+        self.affine_reg_weight = affine_reg_weight
+        self.latent_reg_weight = latent_reg_weight
+        self.latent_init = latent_init
+        self.latent_seed = latent_seed
+        self.adversarial = adversarial
+        self.train_fresh_layers = train_fresh_layers
+        self.norm_names = []  # generator modules that carry a scale/shift
+        self.register_parameter('latents', None)
+
+    # ------------------------------------------------------------------ set-up
+    def fresh_param_names(self, synth):
+        """Generator parameters re-initialised instead of copied from the source."""
+        fresh = self.reinitialised.get('generator', [])
+        return [n for n, _ in unwrap(synth.generator).named_parameters()
+                if n.rpartition('.')[0] in fresh]
+
+    def adapt(self, synth):
+        gen = unwrap(synth.generator)
+        self.norm_names = []
+        for name, module in gen.named_modules():
+            if not isinstance(module, nn.modules.batchnorm._NormBase):
+                continue
+            if not module.affine:  # parameter-free: add scale 1 and shift 0, same module name
+                module.affine = True
+                module.weight = nn.Parameter(torch.ones(module.num_features))
+                module.bias = nn.Parameter(torch.zeros(module.num_features))
+            self.norm_names.append(name)
+        if not self.norm_names:
+            raise ValueError(f'BSA found no normalisation layer (BatchNorm/InstanceNorm) in '
+                             f'{type(gen).__name__}: there is no scale and shift to adapt.')
+        z_dim = int(getattr(gen, 'z_dim', 0) or 0)
+        if z_dim:
+            if self.latent_init == 'zeros':
+                init = torch.zeros(self.num_latents, z_dim)
+            else:
+                g = torch.Generator().manual_seed(self.latent_seed)
+                init = torch.randn(self.num_latents, z_dim, generator=g)
+            device = next(gen.parameters()).device
+            self.latents = nn.Parameter(init.to(device))
+        fresh = self.fresh_param_names(synth) if self.train_fresh_layers else []
+        self.logger.info(f'BSA: {len(self.norm_names)} scale/shift pairs, latents '
+                         f'{self.num_latents}x{z_dim}, trainable re-initialised generator '
+                         f'weights: {fresh or "none"}')
+
+    def scale_shift_params(self, synth):
+        """[(scale, shift), ...] of every adapted normalisation layer of the generator."""
+        gen = unwrap(synth.generator)
+        return [(gen.get_submodule(n).weight, gen.get_submodule(n).bias)
+                for n in self.norm_names]
+
+    def _trainable_generator_params(self, synth):
+        gen = unwrap(synth.generator)
+        params = [p for pair in self.scale_shift_params(synth) for p in pair]
+        if self.train_fresh_layers:
+            named = dict(gen.named_parameters())
+            params += [named[n] for n in self.fresh_param_names(synth)]
+        return params
+
+    def set_trainable(self, synth):
+        for p in unwrap(synth.generator).parameters():
+            p.requires_grad_(False)
+        for p in self._trainable_generator_params(synth):
+            p.requires_grad_(True)
+
+    # ------------------------------------------------------------------ training
+    def optim_params(self, synth, part):
+        if part == 'generator':
+            params = self._trainable_generator_params(synth)
+            if self.latents is not None:
+                params.append(self.latents)
+            return params
+        return super().optim_params(synth, part)
+
+    def batch_latents(self, inputs):
+        """The latents of the batch's images: Tensor[B, z_dim], or None without latents."""
+        if self.latents is None:
+            return None
+        idx = inputs.get('sample_idx')
+        if idx is None or (idx < 0).any():
+            raise ValueError("BSA needs inputs['sample_idx'] (each image's dataset index) to "
+                             'pick its latent; the synthesizer sets it in train_step from the '
+                             'data samples\' metainfo (keep sample_idx in PackSISInputs meta keys).')
+        if (idx >= self.num_latents).any():
+            raise ValueError(f'BSA got sample_idx {int(idx.max())} but has num_latents='
+                             f'{self.num_latents}; set model.transfer.num_latents to the number '
+                             'of training images (the shot count).')
+        return self.latents[idx.to(self.latents.device)]
+
+    def generator_losses(self, synth, inputs, fake):
+        real = inputs['img']
+        z = self.batch_latents(inputs)
+        out = synth.generator(inputs['seg'], z)
+        losses = dict(loss_bsa_l1=self.l1_weight * F.l1_loss(out, real))
+        if self.perceptual is not None:
+            losses['loss_bsa_perceptual'] = self.perceptual(out, real)
+        pairs = self.scale_shift_params(synth)
+        scales = torch.cat([s.reshape(-1) for s, _ in pairs])
+        shifts = torch.cat([b.reshape(-1) for _, b in pairs])
+        losses['loss_bsa_affine_reg'] = self.affine_reg_weight * (
+            ((scales - 1) ** 2).mean() + (shifts ** 2).mean())
+        if z is not None:
+            losses['loss_bsa_latent_reg'] = self.latent_reg_weight * chamfer_to_normal(z)
+        if not self.adversarial:
+            zero = out.new_zeros(())
+            losses['loss_g_adv'] = zero
+            if getattr(synth, 'feature_matching_loss', None) is not None:
+                losses['loss_g_fm'] = zero
+        return losses

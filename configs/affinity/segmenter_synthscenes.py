@@ -1,0 +1,14 @@
+# Segmenter affinity: the mmseg source segmenter (configs/segmenters/fcn_synthscenes-source.py,
+# trained with tools/train_segmenter.py) on the 100-shot SynthScenes target training images;
+# row of a target class = histogram of predicted source classes over its pixels.
+#   python tools/estimate_affinity.py configs/affinity/segmenter_synthscenes.py \
+#       --out work_dirs/affinity/segmenter
+synthscenes = 'data/synthscenes'
+target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='target',
+                      split='train', num_shots=100)
+affinity_estimator = dict(
+    type='SegmenterAffinity',
+    segmenter=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source.py',
+                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_1000.pth'),
+    dataset=target_dataset,
+    min_confidence=0.0)

@@ -1,0 +1,134 @@
+"""BSA: only the scales/shifts after each norm and the per-image latents train."""
+import pytest
+import torch
+from mmengine.logging import MessageHub
+
+from catgen.engine.optimizers import GANOptimWrapperConstructor
+from catgen.registry import MODELS
+from catgen.structures import SISDataSample
+from catgen.transfer.bsa import BSA, chamfer_to_normal  # noqa: F401 (registers BSA)
+
+SIZE = 32
+
+
+def synth_cfg(n, transfer=None):
+    return dict(
+        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
+        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
+                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
+        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
+                           channel_multipliers=(1, 2, 2)),
+        transfer=transfer)
+
+
+def source_checkpoint(path, n, seed=1):
+    """A tiny source synthesizer saved in catgen's checkpoint format."""
+    torch.manual_seed(seed)
+    torch.save({'meta': {'iter': 0}, 'state_dict': MODELS.build(synth_cfg(n)).state_dict()}, path)
+    return str(path)
+
+
+def batch(n, b=3):
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(1, n, (b, SIZE, SIZE), generator=g)
+    img = torch.randint(0, 256, (b, 3, SIZE, SIZE), generator=g, dtype=torch.uint8)
+    return dict(inputs=dict(img=list(img), label=list(label)),
+                data_samples=[SISDataSample(metainfo=dict(sample_idx=i)) for i in range(b)])
+
+
+def build(n, transfer, lr=1e-2):
+    torch.manual_seed(0)
+    model = MODELS.build(synth_cfg(n, transfer))
+    optim = GANOptimWrapperConstructor(dict(
+        generator=dict(optimizer=dict(type='Adam', lr=lr)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=lr))))(model)
+    return model, optim
+
+
+def steps(model, optim, n, k=2):
+    logs = None
+    for i in range(k):
+        MessageHub.get_current_instance().update_info('iter', i)
+        logs = model.train_step(batch(n), optim)
+    return logs
+
+
+def is_scale_shift(name):
+    return name.endswith(('param_free_norm.weight', 'param_free_norm.bias'))
+
+
+@pytest.fixture(scope='module')
+def ckpt5(tmp_path_factory):
+    return source_checkpoint(tmp_path_factory.mktemp('bsa') / 'src5.pth', 5)
+
+
+def test_bsa_changes_only_scales_shifts_and_latents(ckpt5):
+    # same label space: every generator weight is copied from the source
+    model, optim = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4,
+                                 reinit_class_layers=False))
+    gen = model.generator
+    before = {n: p.detach().clone() for n, p in gen.named_parameters()}
+    assert sum(is_scale_shift(n) for n in before) == 2 * 6  # 2 blocks x 3 SPADEs
+    for n, p in gen.named_parameters():  # scale 1, shift 0 at the start
+        if n.endswith('param_free_norm.weight'):
+            assert torch.equal(p, torch.ones_like(p))
+        elif n.endswith('param_free_norm.bias'):
+            assert torch.equal(p, torch.zeros_like(p))
+    latents0 = model.transfer.latents.detach().clone()
+    logs = steps(model, optim, 5)
+    assert {'loss_bsa_l1', 'loss_bsa_affine_reg', 'loss_bsa_latent_reg'} <= set(logs)
+    assert float(logs['loss_g_adv'].detach()) == 0  # no adversarial term by default
+    assert all(torch.isfinite(v) for v in logs.values())
+    for n, p in gen.named_parameters():
+        if is_scale_shift(n):
+            assert not torch.equal(p, before[n]), n
+        else:
+            assert torch.equal(p, before[n]), f'{n} moved'
+    latents = model.transfer.latents.detach()
+    assert not torch.equal(latents[:3], latents0[:3])  # the batch's images (sample_idx 0..2)
+    assert torch.equal(latents[3], latents0[3])  # an image never seen keeps its latent
+
+
+def test_bsa_keeps_source_names_and_reloads(ckpt5):
+    model, _ = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4))
+    source = torch.load(ckpt5, weights_only=True)['state_dict']
+    own = model.state_dict()
+    src_g = {k for k in source if k.startswith('generator.')}
+    own_g = {k for k in own if k.startswith('generator.')}
+    assert src_g <= own_g and all(is_scale_shift(k) for k in own_g - src_g)
+    assert 'transfer.latents' in own
+    again, _ = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4))
+    again.load_state_dict(own, strict=True)
+
+
+def test_bsa_with_another_class_count_trains_the_fresh_layers_only(tmp_path, ckpt5):
+    model, optim = build(4, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4))
+    fresh = model.transfer.fresh_param_names(model)
+    assert 'fc.weight' in fresh and 'body.0.norm_0.mlp_shared.0.weight' in fresh
+    assert all('mlp_shared.0.' in k or k.startswith('fc.') for k in fresh)
+    before = {n: p.detach().clone() for n, p in model.generator.named_parameters()}
+    steps(model, optim, 4)
+    for n, p in model.generator.named_parameters():
+        if is_scale_shift(n) or n in fresh:
+            assert not torch.equal(p, before[n]), n
+        else:
+            assert torch.equal(p, before[n]), f'{n} moved'
+
+
+def test_bsa_errors_and_options(ckpt5):
+    model, optim = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=2))
+    with pytest.raises(ValueError, match='num_latents'):
+        model.train_step(batch(5), optim)  # sample_idx 2 >= 2 latents
+    with pytest.raises(FileNotFoundError, match='VGG19'):
+        build(5, dict(type='BSA', source_checkpoint=ckpt5,
+                      perceptual=dict(type='VGGPerceptualLoss', weights_path='/nonexistent.pth')))
+    model, optim = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4,
+                                 adversarial=True))
+    assert float(steps(model, optim, 5, k=1)['loss_g_adv'].detach()) > 0
+
+
+def test_chamfer_to_normal_is_small_for_normal_samples_and_large_far_away():
+    torch.manual_seed(0)
+    near = chamfer_to_normal(torch.randn(64, 4))
+    far = chamfer_to_normal(torch.randn(64, 4) + 10)
+    assert 0 <= near < far

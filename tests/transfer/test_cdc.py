@@ -1,0 +1,89 @@
+"""CDC: cross-domain distance consistency between the source and the adapted generator."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+
+from catgen.engine.optimizers import GANOptimWrapperConstructor
+from catgen.registry import MODELS
+from catgen.structures import SISDataSample
+from catgen.transfer.cdc import (CDC, cdc_distance_loss,  # noqa: F401 (registers CDC)
+                                 pairwise_similarity_logits)
+
+SIZE = 32
+
+
+def synth_cfg(n, transfer=None):
+    return dict(
+        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
+        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
+                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
+        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
+                           channel_multipliers=(1, 2, 2)),
+        transfer=transfer)
+
+
+def batch(n, b=4):
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(1, n, (b, SIZE, SIZE), generator=g)
+    img = torch.randint(0, 256, (b, 3, SIZE, SIZE), generator=g, dtype=torch.uint8)
+    return dict(inputs=dict(img=list(img), label=list(label)),
+                data_samples=[SISDataSample(metainfo=dict(sample_idx=i)) for i in range(b)])
+
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp('cdc') / 'src.pth'
+    torch.save({'meta': {'iter': 0}, 'state_dict': MODELS.build(synth_cfg(5)).state_dict()}, path)
+    return str(path)
+
+
+def build(n, ckpt):
+    torch.manual_seed(0)
+    model = MODELS.build(synth_cfg(n, dict(type='CDC', source_checkpoint=ckpt)))
+    optim = GANOptimWrapperConstructor(dict(
+        generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
+    return model, optim
+
+
+def test_similarity_distribution_and_kl_by_hand():
+    feat = torch.tensor([[1., 0.], [0., 1.], [1., 1.]])
+    logits = pairwise_similarity_logits(feat)
+    r = 2 ** -0.5
+    assert torch.allclose(logits, torch.tensor([[0., r], [0., r], [r, r]]))
+    other = torch.tensor([[1., 0.], [1., 0.1], [0., 1.]])
+    p, q = F.softmax(logits, 1), F.softmax(pairwise_similarity_logits(other), 1)
+    expected = (p * (p / q).log()).sum() / 6  # mean over the B * (B - 1) = 6 entries
+    assert float(cdc_distance_loss(feat, other)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(cdc_distance_loss(feat, feat)) == 0
+
+
+def test_cdc_loss_is_zero_when_adapted_equals_source(ckpt):
+    model, _ = build(4, ckpt)
+    model.train()
+    data = model.data_preprocessor(batch(4), True)
+    for _ in range(3):  # whichever layer is drawn
+        loss = model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc']
+        assert float(loss.detach()) == 0
+
+
+def test_cdc_runs_two_train_steps_then_the_loss_is_positive(ckpt):
+    model, optim = build(4, ckpt)
+    src = {n: p.clone() for n, p in model.transfer.source_generator.named_parameters()}
+    for i in range(2):
+        MessageHub.get_current_instance().update_info('iter', i)
+        logs = model.train_step(batch(4), optim)
+    assert 'loss_cdc' in logs and all(torch.isfinite(v) for v in logs.values())
+    # the source copy stays frozen and unchanged, the adapted generator moved
+    assert all(torch.equal(p, src[n]) for n, p in model.transfer.source_generator.named_parameters())
+    assert not all(p.requires_grad for p in model.transfer.source_generator.parameters())
+    data = model.data_preprocessor(batch(4), True)
+    assert float(model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc'].detach()) > 0
+
+
+def test_cdc_needs_two_samples(ckpt):
+    model, optim = build(4, ckpt)
+    with pytest.raises(ValueError, match='batch size >= 2'):
+        model.train_step(batch(4, b=1), optim)

@@ -1,0 +1,58 @@
+"""Scratch: nothing is loaded, everything trains; every SynthScenes strategy gets one budget."""
+import glob
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from catgen.registry import MODELS
+from catgen.transfer.scratch import Scratch  # noqa: F401 (registers)
+
+SIZE = 32
+
+
+def oasis_cfg(n, transfer=None):
+    return dict(
+        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
+        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
+                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
+        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
+                           channel_multipliers=(1, 2, 2)),
+        ema_momentum=0.5, transfer=transfer)
+
+
+def test_scratch_keeps_random_init_and_trains_everything(tmp_path):
+    torch.manual_seed(1)
+    src = MODELS.build(oasis_cfg(4))
+    ckpt = tmp_path / 'src.pth'
+    torch.save({'meta': {}, 'state_dict': src.state_dict()}, ckpt)
+    torch.manual_seed(0)
+    fresh = MODELS.build(oasis_cfg(4))
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match='ignored'):
+        model = MODELS.build(oasis_cfg(4, dict(type='Scratch', source_checkpoint=str(ckpt))))
+    fresh_state, src_state = fresh.state_dict(), src.state_dict()
+    for k, v in model.state_dict().items():
+        if k.startswith('transfer.'):
+            continue
+        assert torch.equal(v, fresh_state[k]), k
+    assert not torch.equal(model.generator.fc.weight, src_state['generator.fc.weight'])
+    assert all(p.requires_grad for part in (model.generator, model.discriminator)
+               for p in part.parameters())
+
+
+def test_synthscenes_transfer_configs_share_one_budget():
+    paths = sorted(glob.glob('configs/transfer/*_oasis_synthscenes_*.py')
+                   + glob.glob('configs/cat/oasis_synthscenes*_[0-9]*.py'))
+    assert len(paths) >= 16
+    budgets = set()
+    for path in paths:
+        cfg = Config.fromfile(path)
+        shots = int(path.rsplit('_', 1)[1][:-3])
+        assert cfg.train_dataloader.dataset.num_shots == shots, path
+        target = cfg.model.transfer.get('target_dataset')
+        if target is not None:
+            assert target.num_shots == shots, path
+        # iterations x batch size: the budget (learning rates are part of some methods)
+        budgets.add((cfg.train_cfg.max_iters, cfg.train_dataloader.batch_size))
+    assert len(budgets) == 1, budgets
