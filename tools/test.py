@@ -28,21 +28,12 @@ def main(argv=None):
     args = parse_args(argv)
     from catgen.utils.setup_env import setup_env
     setup_env()
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from catgen.engine.distributed import setup_distributed
-    from catgen.utils.config import check_config_file
+    from catgen.utils.config import load_config
     from catgen.utils.io import write_text_atomic
-    check_config_file(args.config)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint.lower() != 'none':
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist; pass the path '

@@ -29,18 +29,8 @@ def parse_args(argv=None):
 
 
 def build_cfg(args):
-    from mmengine.config import Config
-
-    from catgen.utils.config import apply_amp, check_config_file
-    check_config_file(args.config)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    from catgen.utils.config import apply_amp, load_config
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         apply_amp(cfg)
     if args.resume == 'auto':

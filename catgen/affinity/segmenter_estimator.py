@@ -200,7 +200,7 @@ def _mmseg_segmenter(spec, device):
         raise ValueError("segmenter=dict(type='mmseg', ...) needs config=<mmseg config file> and "
                          "checkpoint=<.pth trained with it>, e.g. configs/segmenters/"
                          "fcn_synthscenes-source.py and work_dirs/segmenters/"
-                         "fcn_synthscenes-source/iter_1000.pth (tools/train_segmenter.py).")
+                         "fcn_synthscenes-source/iter_2000.pth (tools/train_segmenter.py).")
     _check_file(checkpoint, 'mmseg segmenter checkpoint',
                 f'Train it with python tools/train_segmenter.py {config} (it writes to '
                 f'work_dirs/segmenters/), or pass the path of an existing .pth.')

@@ -34,6 +34,9 @@ class TransferStrategy(nn.Module):
 
     #: False for methods that need no optimisation at all (training-free CAT).
     requires_training = True
+    #: weight of the synthesizer's adversarial generator terms; 0 (e.g. BSA) also skips the
+    #: discriminator's update.
+    adversarial_weight = 1.0
 
     def __init__(self, source_checkpoint=None, source_generator_prefix='generator_ema.module.',
                  load_discriminator=True):
@@ -119,6 +122,11 @@ class TransferStrategy(nn.Module):
     def optim_params(self, synth, part):
         """Parameters updated by the optimizer of ``part`` (default: all of that part)."""
         return list(getattr(synth, part).parameters())
+
+    def generator_noise(self, synth, inputs):
+        """The noise the generator gets in this training step, ``Tensor[B, z_dim]``, or None to
+        draw it at random (default). BSA returns each image's learned latent."""
+        return None
 
     def generator_losses(self, synth, inputs, fake):
         """Extra generator loss terms: dict of ``loss_*`` scalars (default: none).

@@ -14,11 +14,11 @@ a BSA checkpoint holds every source key plus ``...param_free_norm.weight`` / ``.
 strategy's ``transfer.latents``. The per-image latent replaces the noise ``z`` (OASIS: 3D noise,
 SPADE with ``use_vae``); a generator without noise (``z_dim == 0``) gets no latents.
 
-How the latents reach the generator: the synthesizer makes its own ``fake`` with random noise;
-:meth:`BSA.generator_losses` generates again with ``latents[inputs['sample_idx']]`` and computes
-BSA's losses on that image; with ``adversarial=False`` it also replaces the synthesizer's
-adversarial terms (``loss_g_adv``, and ``loss_g_fm`` for SPADE) by 0, so no adversarial gradient
-reaches G (the discriminator still takes its update steps; it is simply unused).
+How the latents reach the generator: :meth:`BSA.generator_noise` hands the synthesizer
+``latents[inputs['sample_idx']]`` as the noise of the training step, so the synthesizer's own
+``fake`` is BSA's reconstruction. With ``adversarial=False`` (default) the strategy's
+``adversarial_weight`` is 0: the synthesizer drops its adversarial generator terms and skips
+the discriminator update altogether.
 
 Loading follows :class:`~catgen.transfer.finetune_all.FinetuneAll`: the layers that read the
 label map (OASIS ``fc`` and every SPADE ``mlp_shared.0``) are re-initialised, since the target
@@ -81,16 +81,13 @@ class BSA(FinetuneAll):
         latent_init: 'zeros' (as the reference re-implementation) or 'normal' (N(0, I) drawn
             with ``latent_seed``).
         latent_seed: seed of the 'normal' initialisation.
-        adversarial: keep the synthesizer's adversarial generator loss (computed by the
-            synthesizer on its own random-noise images). False (default) replaces it by 0.
+        adversarial: keep the synthesizer's adversarial terms (and its discriminator updates);
+            False (default) sets ``adversarial_weight`` to 0.
         train_fresh_layers: also train the generator layers re-initialised instead of copied from
             the source (the class-dependent layers, see :class:`FinetuneAll`).
         **kwargs: :class:`FinetuneAll` options (reinit_class_layers, class_layers,
             source_generator_prefix, load_discriminator).
     """
-
-    #: the synthesizer's adversarial generator terms that ``adversarial=False`` replaces by 0
-    ADVERSARIAL_KEYS = ('loss_g_adv', 'loss_g_fm')
 
     def __init__(self, source_checkpoint=None, num_latents=100, l1_weight=1.0, perceptual=None,
                  affine_reg_weight=0.02, latent_reg_weight=0.1, latent_init='zeros',
@@ -185,17 +182,26 @@ class BSA(FinetuneAll):
         if idx is None or (idx < 0).any():
             raise ValueError("BSA needs inputs['sample_idx'] (each image's dataset index) to "
                              'pick its latent; the synthesizer sets it in train_step from the '
-                             'data samples\' metainfo (keep sample_idx in PackSISInputs meta keys).')
+                             "data samples' metainfo (keep sample_idx in PackSISInputs' meta "
+                             'keys).')
         if (idx >= self.num_latents).any():
             raise ValueError(f'BSA got sample_idx {int(idx.max())} but has num_latents='
                              f'{self.num_latents}; set model.transfer.num_latents to the number '
                              'of training images (the shot count).')
         return self.latents[idx.to(self.latents.device)]
 
+    @property
+    def adversarial_weight(self):
+        return 1.0 if self.adversarial else 0.0
+
+    def generator_noise(self, synth, inputs):
+        return self.batch_latents(inputs)
+
     def generator_losses(self, synth, inputs, fake):
+        """``fake`` was generated with the batch's latents (see :meth:`generator_noise`)."""
         real = inputs['img']
         z = self.batch_latents(inputs)
-        out = synth.generator(inputs['seg'], z)
+        out = fake
         losses = dict(loss_bsa_l1=self.l1_weight * F.l1_loss(out, real))
         if self.perceptual is not None:
             losses['loss_bsa_perceptual'] = self.perceptual(out, real)
@@ -206,9 +212,4 @@ class BSA(FinetuneAll):
             ((scales - 1) ** 2).mean() + (shifts ** 2).mean())
         if z is not None:
             losses['loss_bsa_latent_reg'] = self.latent_reg_weight * chamfer_to_normal(z)
-        if not self.adversarial:
-            zero = out.new_zeros(())
-            losses['loss_g_adv'] = zero
-            if getattr(synth, 'feature_matching_loss', None) is not None:
-                losses['loss_g_fm'] = zero
         return losses

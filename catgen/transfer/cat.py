@@ -495,9 +495,3 @@ class CAT(TransferStrategy):
         disc.register_forward_pre_hook(before)
         disc.register_forward_hook(after)
 
-
-def identity_affinity(class_names):
-    """An identity :class:`AffinityMatrix` over ``class_names`` (target = source), for tests
-    and sanity checks: CAT with it is the source model."""
-    names = list(class_names)
-    return AffinityMatrix(np.eye(len(names)), names, names, meta={'estimator': 'identity'})

@@ -12,7 +12,8 @@ catgen's choices (the paper's scale of lambda and its sample count are unconfirm
 
 - The source model is the full source checkpoint, class-count-dependent layers included: the
   generator and discriminator are copied and given the source tensors (see
-  :func:`source_shaped_copy`), in eval mode (the source's BatchNorm statistics).
+  :func:`source_shaped_copy`). The generator copy runs in train mode (BatchNorm with batch
+  statistics, as during training), the discriminator copy in eval mode.
 - Source label maps: the strategy sees no source data, so each Fisher batch uses random blocky
   label maps: a ``fisher_label_grid x fisher_label_grid`` grid of source classes drawn uniformly
   from the real classes ``1 .. N_s - 1`` (channel 0 = don't care is never drawn), upsampled
@@ -162,7 +163,12 @@ class EWC(FinetuneAll):
 
     Args:
         source_checkpoint: the source synthesizer checkpoint (required).
-        weight: lambda of the penalty.
+        weight: lambda of the penalty. catgen's default 1.0 is meant for
+            ``fisher_normalization='mean'``: on the SynthScenes generator (5e5 penalised
+            weights) a uniform drift of 1e-3 then costs 0.5, small next to the OASIS
+            adversarial loss (about 3 there), while weights with a large Fisher are held
+            firmly. With 'none' the right scale depends on the discriminator (the paper's
+            value is unconfirmed).
         num_fisher_samples: batches used to estimate the Fisher.
         fisher_batch_size: images per Fisher batch.
         log_likelihood: 'real' or 'label' (see the module doc).
@@ -174,7 +180,7 @@ class EWC(FinetuneAll):
             source_generator_prefix, load_discriminator).
     """
 
-    def __init__(self, source_checkpoint=None, weight=10.0, num_fisher_samples=16,
+    def __init__(self, source_checkpoint=None, weight=1.0, num_fisher_samples=16,
                  fisher_batch_size=4, log_likelihood='real', fisher_normalization='mean',
                  fisher_label_grid=4, fisher_image_size=None, fisher_seed=0, **kwargs):
         super().__init__(source_checkpoint=source_checkpoint, **kwargs)
@@ -217,18 +223,29 @@ class EWC(FinetuneAll):
         self.source_params = TensorStore(matched)
         self.fisher = TensorStore(fisher)
         total = sum(f.numel() for f in fisher.values())
+        mass = float(sum(f.sum() for f in fisher.values()))
         self.logger.info(f'EWC: Fisher of {len(fisher)} generator tensors ({total} entries) from '
                          f'{self.num_fisher_samples} x {self.fisher_batch_size} source samples; '
-                         f'mean {sum(f.sum() for f in fisher.values()) / total:.3g}')
+                         f'mean {mass / total:.3g} (fisher_normalization='
+                         f'{self.fisher_normalization!r})')
+        if mass == 0:
+            self.logger.warning(
+                'EWC: the Fisher is zero everywhere: the source discriminator\'s log-likelihood '
+                'has no gradient w.r.t. the generator (saturated D or tanh output, e.g. an '
+                'untrained source model), so the penalty is 0 and EWC reduces to finetune-all. '
+                'Check source_checkpoint.')
 
     def estimate_fisher(self, generator, discriminator, gen_state, disc_state, names):
         """Diagonal Fisher ``{name: Tensor}`` of the source generator for the parameters
         ``names`` (see the module doc)."""
         n_src = source_num_classes(generator, gen_state)
-        gen_src = source_shaped_copy(generator, gen_state)
-        if hasattr(gen_src, 'num_classes'):
-            gen_src.num_classes = n_src
+        # G normalises with batch statistics, as in training (and whatever the state of the
+        # checkpoint's running statistics); D in eval mode (frozen spectral-norm vectors)
+        gen_src = source_shaped_copy(generator, gen_state).train()
         disc_src = source_shaped_copy(discriminator, disc_state)
+        for module in (*gen_src.modules(), *disc_src.modules()):  # input checks read it
+            if isinstance(getattr(module, 'num_classes', None), int):
+                module.num_classes = n_src
         size = self.fisher_image_size or getattr(generator, 'output_size', None)
         if size is None:
             raise ValueError(f'EWC needs fisher_image_size=(H, W) for '

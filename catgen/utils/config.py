@@ -29,3 +29,19 @@ def apply_amp(cfg):
             raise ValueError(f'--amp: cannot switch optim wrapper type {target["type"]!r} to '
                              'mixed precision; use OptimWrapper in the config.')
     return cfg
+
+
+def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+    """Load a config as the tools do: check the file, merge ``--cfg-options``, set the launcher
+    and the work dir (``work_dirs/<config name>`` unless given here or in the config)."""
+    from mmengine.config import Config
+    check_config_file(path)
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg

@@ -10,7 +10,7 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='FeatureAffinity',
     backbone=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source.py',
-                  checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_1000.pth',
+                  checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth',
                   index=-1),
     source_dataset=source_dataset,
     target_dataset=target_dataset,

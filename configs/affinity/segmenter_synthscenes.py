@@ -9,6 +9,6 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='SegmenterAffinity',
     segmenter=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source.py',
-                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_1000.pth'),
+                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth'),
     dataset=target_dataset,
     min_confidence=0.0)

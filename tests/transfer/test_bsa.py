@@ -75,9 +75,12 @@ def test_bsa_changes_only_scales_shifts_and_latents(ckpt5):
         elif n.endswith('param_free_norm.bias'):
             assert torch.equal(p, torch.zeros_like(p))
     latents0 = model.transfer.latents.detach().clone()
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
     logs = steps(model, optim, 5)
     assert {'loss_bsa_l1', 'loss_bsa_affine_reg', 'loss_bsa_latent_reg'} <= set(logs)
-    assert float(logs['loss_g_adv'].detach()) == 0  # no adversarial term by default
+    # no adversarial term by default: no loss_g_adv, and the discriminator is not updated
+    assert 'loss_g_adv' not in logs and 'loss_d_real' not in logs
+    assert all(torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
     assert all(torch.isfinite(v) for v in logs.values())
     for n, p in gen.named_parameters():
         if is_scale_shift(n):
@@ -132,3 +135,30 @@ def test_chamfer_to_normal_is_small_for_normal_samples_and_large_far_away():
     near = chamfer_to_normal(torch.randn(64, 4))
     far = chamfer_to_normal(torch.randn(64, 4) + 10)
     assert 0 <= near < far
+
+
+def test_bsa_on_spade_has_no_latents_and_drops_feature_matching(tmp_path):
+    def spade_cfg(transfer=None):
+        return dict(type='SPADESynthesizer', ema_momentum=None,
+                    data_preprocessor=dict(type='SISDataPreprocessor', num_classes=5),
+                    generator=dict(type='SPADEGenerator', num_classes=5, base_channels=2,
+                                   crop_size=SIZE),
+                    discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=5,
+                                       base_channels=2, num_scales=1, num_layers=2),
+                    transfer=transfer)
+    torch.manual_seed(1)
+    path = tmp_path / 'spade.pth'
+    torch.save({'meta': {}, 'state_dict': MODELS.build(spade_cfg()).state_dict()}, path)
+    torch.manual_seed(0)
+    model = MODELS.build(spade_cfg(dict(type='BSA', source_checkpoint=str(path),
+                                        reinit_class_layers=False)))
+    optim = GANOptimWrapperConstructor(dict(
+        generator=dict(optimizer=dict(type='Adam', lr=1e-2)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-2))))(model)
+    assert model.transfer.latents is None  # SPADE without VAE takes no noise
+    before = {n: p.detach().clone() for n, p in model.generator.named_parameters()}
+    logs = model.train_step(batch(5), optim)
+    assert 'loss_g_adv' not in logs and 'loss_g_fm' not in logs
+    assert 'loss_bsa_latent_reg' not in logs
+    moved = {n for n, p in model.generator.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(is_scale_shift(n) for n in moved), moved

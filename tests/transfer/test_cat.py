@@ -212,3 +212,30 @@ def test_ade20k_config_without_data_fails_at_once_naming_what_goes_where(tmp_pat
     assert 'checkpoints/oasis_coco-stuff.pth' in msg and 'convert_oasis_checkpoint' in msg
     assert 'data/ade/ADEChallengeData2016' in msg and 'images/training' in msg
     assert time.perf_counter() - t0 < 20
+
+
+def test_patchgan_input_conv_reads_target_maps_as_the_source_reads_At_y(tmp_path):
+    def spade(n_pre, n_model, transfer=None):
+        return dict(
+            type='SPADESynthesizer', ema_momentum=None, transfer=transfer,
+            data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n_pre),
+            generator=dict(type='SPADEGenerator', num_classes=n_model, base_channels=2,
+                           crop_size=SIZE),
+            discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=n_model,
+                               num_layers=2, base_channels=4))
+    torch.manual_seed(1)
+    src = MODELS.build(spade(6, 6)).eval()
+    ckpt = tmp_path / 'spade.pth'
+    torch.save({'meta': {}, 'state_dict': src.state_dict()}, ckpt)
+    AffinityMatrix(A, TARGET, SOURCE).save(tmp_path / 'aff')
+    model = MODELS.build(spade(4, 6, dict(
+        type='CAT', source_checkpoint=str(ckpt), affinity_file=str(tmp_path / 'aff.json'),
+        target_classes=TARGET, source_classes=SOURCE, save_dir=str(tmp_path)))).eval()
+    y_t = model.data_preprocessor(batch(4), False)['inputs']['seg']
+    img = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():
+        out = model.discriminator(img, y_t)
+        ref = src.discriminator(img, model.generator.affinity(y_t))
+    for scale_out, scale_ref in zip(out, ref):
+        for a, b in zip(scale_out, scale_ref):
+            assert torch.allclose(a, b, atol=1e-5)

@@ -77,10 +77,12 @@ def test_cdc_runs_two_train_steps_then_the_loss_is_positive(ckpt):
         logs = model.train_step(batch(4), optim)
     assert 'loss_cdc' in logs and all(torch.isfinite(v) for v in logs.values())
     # the source copy stays frozen and unchanged, the adapted generator moved
-    assert all(torch.equal(p, src[n]) for n, p in model.transfer.source_generator.named_parameters())
-    assert not all(p.requires_grad for p in model.transfer.source_generator.parameters())
+    source = model.transfer.source_generator
+    assert all(torch.equal(p, src[n]) for n, p in source.named_parameters())
+    assert not any(p.requires_grad for p in source.parameters())
     data = model.data_preprocessor(batch(4), True)
-    assert float(model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc'].detach()) > 0
+    loss = model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc']
+    assert float(loss.detach()) > 0
 
 
 def test_cdc_needs_two_samples(ckpt):

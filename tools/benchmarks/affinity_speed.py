@@ -2,7 +2,7 @@
 
     python tools/benchmarks/affinity_speed.py [--data data/synthscenes] [--num-images 100]
         [--config configs/segmenters/fcn_synthscenes-source.py]
-        [--checkpoint work_dirs/segmenters/fcn_synthscenes-source/iter_1000.pth]
+        [--checkpoint work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth]
         [--threads 1] [--batch-size 16] [--repeats 3] [--out docs/results/affinity_speed.json]
 
 Measures, in one process, with ``--threads`` torch threads (default 1: one core):
@@ -35,7 +35,7 @@ import time  # noqa: E402
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 SOURCE_CONFIG = 'configs/segmenters/fcn_synthscenes-source.py'
-SOURCE_CKPT = 'work_dirs/segmenters/fcn_synthscenes-source/iter_1000.pth'
+SOURCE_CKPT = 'work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth'
 
 
 def parse_args(argv=None):

@@ -141,6 +141,15 @@ class ConditionalGANSynthesizer(BaseModel):
             z = self.sample_noise(seg.shape[0], sample_ids, seg.device)
         return self.eval_generator(seg, z)
 
+    @property
+    def adversarial_weight(self):
+        """Weight of the adversarial generator terms (the transfer strategy's, else 1)."""
+        return 1.0 if self.transfer is None else float(self.transfer.adversarial_weight)
+
+    def training_noise(self, inputs):
+        """The generator's noise in a training step: the strategy's, else None (random)."""
+        return None if self.transfer is None else self.transfer.generator_noise(self, inputs)
+
     def transfer_losses(self, part, inputs, fake):
         """The transfer strategy's extra loss terms for ``part`` (empty without a strategy)."""
         if self.transfer is None:
@@ -184,8 +193,9 @@ class ConditionalGANSynthesizer(BaseModel):
             inputs['sample_idx'] = torch.tensor(
                 [ds.metainfo.get('sample_idx', -1) for ds in samples], device=inputs['seg'].device)
         log_vars = {}
-        log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
-                                     self.discriminator_loss, inputs))
+        if self.adversarial_weight > 0:  # no adversarial term, no discriminator to train
+            log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
+                                         self.discriminator_loss, inputs))
         with frozen(self.discriminator):
             log_vars.update(self._update(optim_wrapper['generator'], self.generator,
                                          self.generator_loss, inputs))

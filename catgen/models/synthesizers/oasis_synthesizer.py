@@ -36,7 +36,7 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
     def discriminator_loss(self, inputs):
         seg, real, label = inputs['seg'], inputs['img'], inputs['label']
         with torch.no_grad():
-            fake = self.generator(seg, None)
+            fake = self.generator(seg, self.training_noise(inputs))
         out_fake = self.discriminator(fake)
         out_real = self.discriminator(real)
         losses = dict(loss_d_fake=self.loss(out_fake, seg, for_real=False),
@@ -51,8 +51,11 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
 
     def generator_loss(self, inputs):
         seg = inputs['seg']
-        fake = self.generator(seg, None)
-        losses = dict(loss_g_adv=self.loss(self.discriminator(fake), seg, for_real=True))
+        fake = self.generator(seg, self.training_noise(inputs))
+        losses = {}
+        if self.adversarial_weight > 0:
+            losses['loss_g_adv'] = self.adversarial_weight * self.loss(
+                self.discriminator(fake), seg, for_real=True)
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, inputs['img'])
         losses.update(self.transfer_losses('generator', inputs, fake))

@@ -35,7 +35,7 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
     def discriminator_loss(self, inputs):
         seg, real = inputs['seg'], inputs['img']
         with torch.no_grad():
-            fake = self.generator(seg, None)
+            fake = self.generator(seg, self.training_noise(inputs))
         losses = dict(
             loss_d_fake=self.gan_loss(self.discriminator(fake, seg), False, for_discriminator=True),
             loss_d_real=self.gan_loss(self.discriminator(real, seg), True, for_discriminator=True))
@@ -44,13 +44,16 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
 
     def generator_loss(self, inputs):
         seg, real = inputs['seg'], inputs['img']
-        fake = self.generator(seg, None)
-        pred_fake = self.discriminator(fake, seg)
-        losses = dict(loss_g_adv=self.gan_loss(pred_fake, True, for_discriminator=False))
-        if self.feature_matching_loss is not None:
-            with torch.no_grad():
-                pred_real = self.discriminator(real, seg)
-            losses['loss_g_fm'] = self.feature_matching_loss(pred_fake, pred_real)
+        fake = self.generator(seg, self.training_noise(inputs))
+        losses = {}
+        if self.adversarial_weight > 0:
+            w = self.adversarial_weight
+            pred_fake = self.discriminator(fake, seg)
+            losses['loss_g_adv'] = w * self.gan_loss(pred_fake, True, for_discriminator=False)
+            if self.feature_matching_loss is not None:
+                with torch.no_grad():
+                    pred_real = self.discriminator(real, seg)
+                losses['loss_g_fm'] = w * self.feature_matching_loss(pred_fake, pred_real)
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, real)
         losses.update(self.transfer_losses('generator', inputs, fake))

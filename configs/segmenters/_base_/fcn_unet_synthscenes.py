@@ -2,12 +2,17 @@
 # zoo classes (EncoderDecoder + UNet backbone + FCNHead, as mmseg's configs/unet/*fcn* but
 # narrow: base width 16, 4 stages, full-resolution output), trained with mmseg's own data
 # pipeline on the on-disk ids (0..N-1, 255 = ignore; reduce_zero_label=False).
+# Training sees random 32x32 crops in which no class covers more than 75% (mmseg's RandomCrop
+# cat_max_ratio: sky-only crops are re-drawn) and a class-weighted cross-entropy
+# (sqrt(median frequency / frequency), set per domain by the child configs): without both,
+# classes under ~1.5% of the pixels (sun, tree, rock, brick, car, flower, wood) stayed at IoU 0
+# after 1,000 iterations. Testing runs on the whole 64x64 image.
 # Train: python tools/train_segmenter.py configs/segmenters/fcn_synthscenes-source.py
 # The child configs set `domain`, `classes`, `palette`, `num_classes` and the schedule.
 default_scope = 'mmseg'
 dataset_type = 'BaseSegDataset'
 data_root = 'data/synthscenes'
-crop_size = (64, 64)
+crop_size = (32, 32)
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -49,13 +54,15 @@ model = dict(
         num_classes=None,  # set by the child config
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                         class_weight=None)),  # set by the child config
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),  # reduce_zero_label from the data set (False)
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
@@ -65,7 +72,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
+    batch_size=32, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root, img_suffix='.png',
                  seg_map_suffix='.png', reduce_zero_label=False,
@@ -85,9 +92,9 @@ val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(type='OptimWrapper',
-                     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999),
+                     optimizer=dict(type='AdamW', lr=3e-3, betas=(0.9, 0.999),
                                     weight_decay=1e-4))
-max_iters = 1000
+max_iters = 2000
 param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
