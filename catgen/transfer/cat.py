@@ -188,8 +188,8 @@ class CAT(TransferStrategy):
         source_classes: source class names likewise; default: the source checkpoint's
             ``meta['dataset_meta']['classes']`` (an estimator such as ``GroundTruthAffinity``
             may also supply both lists).
-        target_dataset: config of the target TRAINING set (the few-shot images). Built at
-            set-up, so missing data fails at once, before any long work; gives the target
+        target_dataset: config of the target TRAINING set (the few-shot images). Built with
+            the strategy, so missing data fails at once, before any long work; gives the target
             class names, and the images to estimators that need them (segmenter, features).
         source_dataset: config of source images, for estimators that need them (features).
         learn_affinity: train the affinity layer (True) or keep it fixed.
@@ -204,7 +204,9 @@ class CAT(TransferStrategy):
         source_generator_prefix, load_discriminator: see :class:`TransferStrategy`.
 
     Attributes:
-        matrix: the :class:`AffinityMatrix` after set-up.
+        matrix: the :class:`AffinityMatrix` after set-up (the initial one; a learned affinity
+            layer's current values are ``synth.generator.affinity.matrix``, saved in
+            checkpoints as ``generator[_ema.module].affinity.weight``).
         affinity_paths: the saved files (dict json/npz/png) or {}.
     """
 
