@@ -15,12 +15,12 @@ test_pipeline = [
     dict(type='PackSISInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8, num_workers=1, persistent_workers=True,
+    batch_size=8, num_workers=0, persistent_workers=False,  # 64x64 PNGs: no worker needed
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root, domain='target', split='train',
                  num_shots=num_shots, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16, num_workers=1, persistent_workers=True,
+    batch_size=16, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, domain='target', split='val',
                  pipeline=test_pipeline))
