@@ -492,8 +492,9 @@ class SegmenterAffinity(BaseAffinityEstimator):
         return loaded
 
     def _predict(self, seg, infos):
-        """``(pred uint8/int16[P], conf float16[P], shapes int64[n, 2])``: argmax output and its
-        softmax probability for every pixel of every image, flattened in order."""
+        """dict with ``pred`` (uint8 or int32[P]: argmax output), ``conf`` (float16[P]: its
+        softmax probability), ``shapes`` (int64[n, 2]) and ``num_out`` (outputs K), for every
+        pixel of every image, flattened in order."""
         import torch
         import torch.nn.functional as F
         from PIL import Image

@@ -14,6 +14,7 @@ CONFIGS = sorted(glob.glob('configs/affinity/*.py'))
 def test_one_config_per_estimator():
     names = {c.split('/')[-1] for c in CONFIGS}
     assert {'ground_truth_synthscenes.py', 'text_synthscenes.py', 'segmenter_synthscenes.py',
+            'segmenter-context_synthscenes.py',
             'segmenter-oasis_synthscenes.py', 'features-oasis_synthscenes.py',
             'features-mmseg_synthscenes.py', 'combined_synthscenes.py'} <= names
 

@@ -30,15 +30,18 @@ def tiny_options(data_root):
 @pytest.mark.parametrize('domain,n', [('source', 20)])
 def test_two_iterations_write_a_loadable_checkpoint(tiny_synthscenes, tmp_path, domain, n):
     from mmengine.registry import DefaultScope
+
+    from catgen.utils.setup_env import guarded_default_scope, init_mmseg_model
     before = DefaultScope.get_current_instance().scope_name
     work = tmp_path / 'work'
-    load_tool().main([f'configs/segmenters/fcn_synthscenes-{domain}.py', '--work-dir', str(work),
-                      '--cfg-options', *tiny_options(tiny_synthscenes)])
+    with guarded_default_scope(None):  # the Runner makes 'mmseg' the default scope
+        load_tool().main([f'configs/segmenters/fcn_synthscenes-{domain}.py', '--work-dir',
+                          str(work), '--cfg-options', *tiny_options(tiny_synthscenes)])
+    assert DefaultScope.get_current_instance().scope_name == before
     ckpt = work / 'iter_2.pth'
     assert ckpt.is_file()
-    from catgen.utils.setup_env import guarded_default_scope, init_mmseg_model
-    with guarded_default_scope(before):
-        model = init_mmseg_model(work / f'fcn_synthscenes-{domain}.py', ckpt)
+    model = init_mmseg_model(work / f'fcn_synthscenes-{domain}.py', ckpt)
+    assert DefaultScope.get_current_instance().scope_name == before
     assert model.decode_head.num_classes == n
     assert len(model.dataset_meta['classes']) == n and model.dataset_meta['classes'][0] == 'sky'
 

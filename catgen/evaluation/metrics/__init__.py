@@ -1,3 +1,4 @@
+from .affinity_accuracy import AffinityAccuracy
 from .class_color_distance import ClassColorDistance
 
-__all__ = ['ClassColorDistance']
+__all__ = ['AffinityAccuracy', 'ClassColorDistance']
