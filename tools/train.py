@@ -49,6 +49,13 @@ def build_runner(argv=None):
     setup_env()
     from catgen.engine.distributed import setup_distributed
     cfg = build_cfg(args)
+    transfer = cfg.model.get('transfer') or {}
+    if transfer.get('type'):
+        from catgen.registry import TRANSFER_STRATEGIES
+        if not getattr(TRANSFER_STRATEGIES.get(transfer['type']), 'requires_training', True):
+            raise SystemExit(f'{args.config} uses {transfer["type"]}, which needs no training: '
+                             f'evaluate it with `python tools/test.py {args.config} none` or '
+                             f'generate with `python tools/synthesize.py {args.config} none ...`.')
     setup_distributed(cfg)
 
     from mmengine.registry import RUNNERS

@@ -430,10 +430,7 @@ class CAT(TransferStrategy):
                     new.bias.copy_(torch.cat([head.bias[:1], m.to(w) @ head.bias[1:]]))
                 else:
                     new.bias.zero_()
-        else:
-            from catgen.models.generators.oasis_generator import oasis_init_weights
-            oasis_init_weights(new)
-        return new
+        return new  # init_discriminator_head=False: PyTorch's default initialisation
 
     def target_input_conv(self, conv, m):
         """A PatchGAN input conv reading ``[y_t, img]`` from one reading ``[y_s, img]``:

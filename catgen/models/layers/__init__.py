@@ -1,4 +1,5 @@
+from .affinity_layer import AffinityLayer
 from .spade import SPADE
 from .spade_resblock import SPADEResBlock
 
-__all__ = ['SPADE', 'SPADEResBlock']
+__all__ = ['AffinityLayer', 'SPADE', 'SPADEResBlock']

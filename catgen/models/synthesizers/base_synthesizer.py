@@ -68,11 +68,13 @@ class ConditionalGANSynthesizer(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        # the strategy first: it checks its source checkpoint and data before the (large) build
+        transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
+                    else transfer)
         self.generator = MODELS.build(generator) if isinstance(generator, dict) else generator
         self.discriminator = (MODELS.build(discriminator) if isinstance(discriminator, dict)
                               else discriminator)
-        self.transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
-                         else transfer)
+        self.transfer = transfer
         if self.transfer is not None:
             # source weights, replaced layers, frozen parts: before the EMA copies G
             self.transfer.setup(self)
