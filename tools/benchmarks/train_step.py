@@ -14,6 +14,7 @@ import json
 import os
 import os.path as osp
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,9 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     p.add_argument('--out', default='docs/results/train_step.json')
     p.add_argument('--mode', choices=['both', 'runner', 'bare'], default='both')
+    p.add_argument('--repeats', type=int, default=2,
+                   help='runs of each mode, alternated (bare, runner, bare, ...); medians reported: '
+                        'a shared VM drifts by 20%% between consecutive runs')
     return p.parse_args(argv)
 
 
@@ -196,18 +200,25 @@ def main(argv=None):
     if a.mode != 'both':
         print(json.dumps(child(a)))
         return
+    runs = {'bare': [], 'runner': []}
+    args = [x for x in (argv if argv is not None else sys.argv[1:])]
+    for _ in range(a.repeats):
+        for mode in ('bare', 'runner'):
+            cmd = [sys.executable, __file__, '--mode', mode] + args
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
     results = {}
-    for mode in ('bare', 'runner'):
-        cmd = [sys.executable, __file__, '--mode', mode] + [
-            x for x in (argv if argv is not None else sys.argv[1:])]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    for mode, rs in runs.items():
+        results[mode] = dict(
+            s_per_iter=statistics.median(r['s_per_iter'] for r in rs),
+            s_per_iter_wall=statistics.median(r['s_per_iter_wall'] for r in rs),
+            peak_memory_mb=max(r['peak_memory_mb'] for r in rs), runs=rs)
     import torch
     overhead = results['runner']['s_per_iter_wall'] / results['bare']['s_per_iter_wall'] - 1
     report = dict(
         settings=dict(width=a.width, resolution=a.resolution, num_classes=a.num_classes,
                       num_blocks=a.num_blocks, batch_size=a.batch_size, iters=a.iters,
-                      warmup=a.warmup, device=a.device, threads=torch.get_num_threads()
+                      warmup=a.warmup, repeats=a.repeats, device=a.device, threads=torch.get_num_threads()
                       if not a.threads else a.threads, torch=torch.__version__),
         bare=results['bare'], runner=results['runner'],
         runner_overhead=overhead)
