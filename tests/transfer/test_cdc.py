@@ -1,4 +1,7 @@
 """CDC: cross-domain distance consistency between the source and the adapted generator."""
+import os
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,37 +9,21 @@ from mmengine.logging import MessageHub
 
 from catgen.engine.optimizers import GANOptimWrapperConstructor
 from catgen.registry import MODELS
-from catgen.structures import SISDataSample
 from catgen.transfer.cdc import (CDC, cdc_distance_loss,  # noqa: F401 (registers CDC)
                                  pairwise_similarity_logits)
 
-SIZE = 32
-
-
-def synth_cfg(n, transfer=None):
-    return dict(
-        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
-        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
-                           channel_multipliers=(1, 2, 2)),
-        transfer=transfer)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import SIZE, save_source, synth_cfg  # noqa: E402,F401
+from tiny_oasis import batch as tiny_batch  # noqa: E402
 
 
 def batch(n, b=4):
-    g = torch.Generator().manual_seed(0)
-    label = torch.randint(1, n, (b, SIZE, SIZE), generator=g)
-    img = torch.randint(0, 256, (b, 3, SIZE, SIZE), generator=g, dtype=torch.uint8)
-    return dict(inputs=dict(img=list(img), label=list(label)),
-                data_samples=[SISDataSample(metainfo=dict(sample_idx=i)) for i in range(b)])
+    return tiny_batch(n, b)
 
 
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp('cdc') / 'src.pth'
-    torch.save({'meta': {'iter': 0}, 'state_dict': MODELS.build(synth_cfg(5)).state_dict()}, path)
-    return str(path)
+    return save_source(tmp_path_factory.mktemp('cdc') / 'src.pth', n=5)
 
 
 def build(n, ckpt):
