@@ -39,6 +39,16 @@ def default_cache_dir(work_dir=None):
     return Path.home() / '.cache' / 'catgen' / 'affinity'
 
 
+def spec_settings(spec):
+    """A JSON-able description of a model spec for cache keys: a config dict (values as
+    strings), an injected module (its class name), or None."""
+    if isinstance(spec, dict):
+        return {k: str(v) for k, v in spec.items()}
+    if spec is not None:
+        return {'type': 'module', 'class': type(spec).__qualname__}
+    return None
+
+
 class FileRef:
     """Marks a path inside cache-key parts: the key then uses the file's content hash (sha256),
     so renaming or copying a checkpoint keeps its cache, and changing it invalidates it."""

@@ -42,7 +42,7 @@ import numpy as np
 
 from catgen.registry import AFFINITY_ESTIMATORS
 
-from .base_estimator import BaseAffinityEstimator, FileRef
+from .base_estimator import BaseAffinityEstimator, FileRef, spec_settings
 from .segmenter_estimator import (batches_by_size, build_image_dataset, build_oasis_discriminator,
                                   dataset_samples, module_key, read_sample)
 
@@ -326,11 +326,7 @@ class FeatureAffinity(BaseAffinityEstimator):
 
     def settings(self):
         s = super().settings()
-        bb = self.backbone
-        if isinstance(bb, dict):
-            bb = {k: str(v) for k, v in bb.items()}
-        elif bb is not None:
-            bb = {'type': 'module', 'class': type(bb).__qualname__}
+        bb = spec_settings(self.backbone)
         s.update(backbone=bb, scale=self.scale, label_downsample=self.label_downsample,
                  normalize_features=self.normalize_features)
         return s

@@ -51,7 +51,7 @@ import numpy as np
 
 from catgen.registry import AFFINITY_ESTIMATORS
 
-from .base_estimator import BaseAffinityEstimator, FileRef
+from .base_estimator import BaseAffinityEstimator, FileRef, spec_settings
 
 SEGMENTER_TYPES = ('mmseg', 'oasis_discriminator')
 
@@ -471,11 +471,7 @@ class SegmenterAffinity(BaseAffinityEstimator):
 
     def settings(self):
         s = super().settings()
-        seg = self.segmenter
-        if isinstance(seg, dict):
-            seg = {k: str(v) for k, v in seg.items()}
-        elif seg is not None:
-            seg = {'type': 'module', 'class': type(seg).__qualname__}
+        seg = spec_settings(self.segmenter)
         cmap = self.class_map
         if isinstance(cmap, dict):
             cmap = {str(k): v for k, v in cmap.items()}
