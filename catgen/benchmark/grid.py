@@ -1,0 +1,218 @@
+"""A comparative benchmark: a grid of strategies x shot counts x seeds, one work dir per run.
+
+A benchmark config (``configs/benchmarks/*.py``) names, per strategy, the training config of each
+shot count (a path pattern with ``{shots}``), and the budget, evaluator and options shared by all
+runs. :func:`expand_grid` turns it into :class:`BenchmarkRun` s; :func:`run_one` trains a run with
+``tools/train.py`` and evaluates it with ``tools/test.py`` (two subprocesses, so one failing or
+killed run never takes the others down), and records everything in ``<run dir>/run.json``, which
+is written last and atomically: a run with that file is finished and is skipped next time; a run
+without it resumes training from its last checkpoint.
+
+Benchmark config keys (see configs/benchmarks/synthscenes_transfer.py):
+
+- ``work_dir``: where the run dirs, the table, the CSV and the plots go.
+- ``strategies``: ``{name: dict(config=PATTERN, train=True, shot_independent=False,
+  options={...})}`` (a plain PATTERN string is short for ``dict(config=PATTERN)``).
+  ``train=False`` evaluates the model as built (training-free methods, checkpoint ``none``);
+  ``shot_independent=True`` evaluates it once and reuses the result for every shot count.
+- ``shots``: list of shot counts; ``seeds``: list of training seeds (``randomness.seed``).
+- ``iters``: the training budget in iterations, the same for every trained run.
+- ``options``: config overrides applied to every run (dotted keys or nested dicts).
+- ``evaluator``: the test evaluator of every run (the same metrics for all).
+- ``num_eval_samples``: images generated per evaluation label map (diversity metrics need 2+).
+- ``metrics``: the columns of the table and plots: list of ``dict(key=, name=, lower_is_better=)``.
+- ``checks``: claims to verify: list of ``dict(better=, worse=, shots=, metric=)`` (metric = key).
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+from catgen.utils.io import write_text_atomic
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@dataclass
+class BenchmarkRun:
+    """One cell of the grid.
+
+    Args:
+        strategy: the strategy's name in the benchmark config.
+        shots: few-shot training images.
+        seed: training seed.
+        config: the strategy's training config for this shot count.
+        train: False for a model evaluated as built (no checkpoint).
+        work_dir: this run's own directory.
+        options: config overrides of this run (benchmark-wide, then strategy-specific).
+        reuse_from: the run whose result this one copies (shot-independent strategies).
+    """
+    strategy: str
+    shots: int
+    seed: int
+    config: str
+    train: bool
+    work_dir: str
+    options: dict = field(default_factory=dict)
+    reuse_from: str = None
+
+    @property
+    def name(self):
+        return f'{self.strategy}_{self.shots}shots_seed{self.seed}'
+
+    @property
+    def record_path(self):
+        return osp.join(self.work_dir, 'run.json')
+
+    def finished(self):
+        return osp.isfile(self.record_path)
+
+    def record(self):
+        with open(self.record_path) as f:
+            return json.load(f)
+
+
+def _strategy_spec(name, spec):
+    if isinstance(spec, str):
+        spec = dict(config=spec)
+    unknown = set(spec) - {'config', 'train', 'shot_independent', 'options'}
+    if 'config' not in spec or unknown:
+        raise ValueError(f'benchmark strategy {name!r}: expected dict(config=PATTERN, train=True, '
+                         f'shot_independent=False, options={{}}), got keys {sorted(spec)}')
+    return {**dict(train=True, shot_independent=False, options={}), **spec}
+
+
+def expand_grid(bench_cfg, work_dir=None, only=None):
+    """The runs of ``bench_cfg`` (an mmengine Config or dict), strategies in config order, then
+    shot counts, then seeds. ``only``: restrict to these strategy names."""
+    work_dir = work_dir or bench_cfg['work_dir']
+    strategies = bench_cfg['strategies']
+    if only:
+        missing = sorted(set(only) - set(strategies))
+        if missing:
+            raise KeyError(f'--only {missing}: not in the benchmark; its strategies are '
+                           f'{list(strategies)}')
+    runs = []
+    for name, spec in strategies.items():
+        if only and name not in only:
+            continue
+        spec = _strategy_spec(name, spec)
+        first = None
+        for shots in bench_cfg['shots']:
+            for seed in bench_cfg.get('seeds', [0]):
+                config = spec['config'].format(shots=shots)
+                if not osp.isfile(osp.join(ROOT, config)) and not osp.isfile(config):
+                    raise FileNotFoundError(f'benchmark strategy {name!r}: config {config} (from '
+                                            f'{spec["config"]!r} with shots={shots}) not found')
+                run = BenchmarkRun(
+                    strategy=name, shots=int(shots), seed=int(seed), config=config,
+                    train=bool(spec['train']),
+                    work_dir=osp.join(work_dir, f'{name}_{shots}shots_seed{seed}'),
+                    options=dict(spec['options']))
+                if spec['shot_independent']:
+                    key = (seed,)
+                    first = first or {}
+                    if key in first:
+                        run.reuse_from = first[key].work_dir
+                    else:
+                        first[key] = run
+                runs.append(run)
+    return runs
+
+
+def build_run_config(bench_cfg, run):
+    """The full training/evaluation config of ``run``: the strategy's config with the benchmark's
+    budget, seed, evaluator and options applied. Returns an mmengine Config."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(run.config if osp.isabs(run.config) else osp.join(ROOT, run.config))
+    iters = int(bench_cfg['iters'])
+    cfg.merge_from_dict(dict(bench_cfg.get('options', {})))
+    cfg.merge_from_dict(run.options)
+    overrides = {
+        'work_dir': run.work_dir,
+        'randomness.seed': run.seed,
+        'model.num_eval_samples': int(bench_cfg.get('num_eval_samples', 1)),
+        'train_cfg.max_iters': iters,
+        'train_cfg.val_interval': iters,
+        'default_hooks.checkpoint.interval': iters,
+    }
+    cfg.merge_from_dict(overrides)
+    # No validation during training: every run is evaluated once, by tools/test.py, with the
+    # benchmark's own evaluator.
+    cfg.val_dataloader = None
+    cfg.val_cfg = None
+    cfg.val_evaluator = None
+    cfg.test_evaluator = bench_cfg['evaluator']
+    return cfg
+
+
+def _python():
+    return sys.executable
+
+
+def _call(cmd, log_path):
+    """Run ``cmd`` from the repository root, appending its output to ``log_path``."""
+    with open(log_path, 'a') as log:
+        log.write(f'\n$ {" ".join(cmd)}\n')
+        log.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f'`{" ".join(cmd)}` failed with exit code {proc.returncode}; its '
+                           f'output is in {log_path}. Fix the cause and run the benchmark again: '
+                           'finished runs are skipped, this one resumes from its last checkpoint.')
+
+
+def run_one(bench_cfg, run, log=print):
+    """Train (unless ``run.train`` is False) and evaluate ``run``; write ``run.json``. Returns the
+    record (dict with strategy, shots, seed, metrics, train_s, test_s, ...)."""
+    os.makedirs(run.work_dir, exist_ok=True)
+    if run.reuse_from is not None:
+        with open(osp.join(run.reuse_from, 'run.json')) as f:
+            record = json.load(f)
+        record.update(shots=run.shots, seed=run.seed, reused_from=run.reuse_from)
+        write_text_atomic(run.record_path, json.dumps(record, indent=2) + '\n')
+        return record
+    cfg = build_run_config(bench_cfg, run)
+    cfg_path = osp.join(run.work_dir, 'config.py')
+    text = cfg.pretty_text
+    write_text_atomic(cfg_path, text)
+    log_path = osp.join(run.work_dir, 'benchmark.log')
+    train_time_path = osp.join(run.work_dir, 'train_time.json')
+    train_s = 0.0
+    if osp.isfile(train_time_path):  # seconds spent in earlier (interrupted) attempts
+        with open(train_time_path) as f:
+            train_s = float(json.load(f)['train_s'])
+    checkpoint = 'none'
+    if run.train:
+        iters = int(bench_cfg['iters'])
+        checkpoint = osp.join(run.work_dir, f'iter_{iters}.pth')
+        if not osp.isfile(checkpoint):
+            resume = (['--resume'] if osp.isfile(osp.join(run.work_dir, 'last_checkpoint'))
+                      else [])
+            log(f'[{run.name}] training {iters} iterations ({run.config})')
+            t0 = time.perf_counter()
+            try:
+                _call([_python(), 'tools/train.py', cfg_path, '--work-dir', run.work_dir] + resume,
+                      log_path)
+            finally:
+                train_s += time.perf_counter() - t0
+                write_text_atomic(train_time_path, json.dumps(dict(train_s=train_s)) + '\n')
+        if not osp.isfile(checkpoint):
+            raise RuntimeError(f'[{run.name}] training ended without {checkpoint}; see {log_path}')
+    metrics_path = osp.join(run.work_dir, 'metrics.json')
+    log(f'[{run.name}] evaluating')
+    t0 = time.perf_counter()
+    _call([_python(), 'tools/test.py', cfg_path, checkpoint, '--work-dir', run.work_dir,
+           '--out', metrics_path], log_path)
+    test_s = time.perf_counter() - t0
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    record = dict(asdict(run), metrics=metrics, train_s=round(train_s, 1),
+                  test_s=round(test_s, 1), finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+    record.pop('options')
+    write_text_atomic(run.record_path, json.dumps(record, indent=2) + '\n')
+    log(f'[{run.name}] done: train {train_s:.0f} s, test {test_s:.0f} s')
+    return record

@@ -1,0 +1,200 @@
+"""Gather finished benchmark runs into a CSV, a Markdown table, PNG plots and claim checks.
+
+Every output is written atomically into the benchmark's work dir:
+
+- ``results.csv``: one row per run (strategy, shots, seed, every metric, train_s, test_s);
+- ``results.md``: per strategy and shot count, each metric's mean over seeds (``mean ± std`` with
+  several seeds; the best value of each column in bold), the checks and their verdicts;
+- ``metric_vs_shots.png``: one panel per metric, one line per strategy (x: shots);
+- ``bars_<shots>shots.png``: one panel per metric, one bar per strategy;
+- ``checks.json``: each claim (``better`` beats ``worse`` on ``metric`` at ``shots``) with both
+  values and whether it holds here.
+"""
+import csv
+import io
+import json
+import math
+import os.path as osp
+
+import numpy as np
+
+from catgen.utils.io import atomic_write, write_text_atomic
+
+
+def _metric_columns(bench_cfg):
+    cols = []
+    for m in bench_cfg['metrics']:
+        if isinstance(m, str):
+            m = dict(key=m)
+        cols.append(dict(key=m['key'], name=m.get('name', m['key']),
+                         lower_is_better=bool(m.get('lower_is_better', True))))
+    return cols
+
+
+def collect(runs):
+    """Records (``run.json`` contents) of the finished runs among ``runs``."""
+    return [run.record() for run in runs if run.finished()]
+
+
+def aggregate(records, bench_cfg):
+    """``{(strategy, shots): {metric key: (mean, std, n)}}`` over seeds, plus times."""
+    keys = [c['key'] for c in _metric_columns(bench_cfg)] + ['train_s', 'test_s']
+    groups = {}
+    for r in records:
+        groups.setdefault((r['strategy'], int(r['shots'])), []).append(r)
+    table = {}
+    for group, rs in groups.items():
+        table[group] = {}
+        for key in keys:
+            vals = [float(r[key]) if key in ('train_s', 'test_s') else
+                    float(r['metrics'].get(key, float('nan'))) for r in rs]
+            vals = [v for v in vals if not math.isnan(v)]
+            table[group][key] = ((float(np.mean(vals)), float(np.std(vals)), len(vals))
+                                 if vals else (float('nan'), float('nan'), 0))
+    return table
+
+
+def check_claims(table, bench_cfg):
+    """Verdicts of ``bench_cfg['checks']`` on the aggregated ``table``."""
+    lower = {c['key']: c['lower_is_better'] for c in _metric_columns(bench_cfg)}
+    verdicts = []
+    for chk in bench_cfg.get('checks', []):
+        key, shots = chk['metric'], int(chk['shots'])
+        better = table.get((chk['better'], shots), {}).get(key, (float('nan'),))[0]
+        worse = table.get((chk['worse'], shots), {}).get(key, (float('nan'),))[0]
+        if math.isnan(better) or math.isnan(worse):
+            holds = None
+        else:
+            holds = bool(better < worse) if lower.get(key, True) else bool(better > worse)
+        verdicts.append(dict(chk, better_value=better, worse_value=worse, holds=holds))
+    return verdicts
+
+
+def _fmt(mean, std, n, bold=False):
+    if n == 0:
+        return 'n/a'
+    text = f'{mean:.2f}' if n == 1 else f'{mean:.2f} ± {std:.2f}'
+    return f'**{text}**' if bold else text
+
+
+def markdown_table(table, bench_cfg, verdicts=()):
+    """The Markdown text of ``results.md``."""
+    cols = _metric_columns(bench_cfg)
+    strategies = list(dict.fromkeys(s for s, _ in table))
+    order = list(bench_cfg['strategies'])
+    strategies.sort(key=lambda s: order.index(s) if s in order else len(order))
+    lines = []
+    for shots in sorted({k for _, k in table}):
+        header = ['strategy'] + [f'{c["name"]} {"↓" if c["lower_is_better"] else "↑"}'
+                                 for c in cols] + ['train s', 'eval s']
+        lines += [f'### {shots} shots', '', '| ' + ' | '.join(header) + ' |',
+                  '|' + '---|' * len(header)]
+        best = {}
+        for c in cols:
+            vals = [table[(s, shots)][c['key']][0] for s in strategies if (s, shots) in table]
+            vals = [v for v in vals if not math.isnan(v)]
+            if vals:
+                best[c['key']] = min(vals) if c['lower_is_better'] else max(vals)
+        for s in strategies:
+            if (s, shots) not in table:
+                continue
+            row = table[(s, shots)]
+            cells = [s] + [_fmt(*row[c['key']], bold=row[c['key']][0] == best.get(c['key']))
+                           for c in cols]
+            cells += [f'{row["train_s"][0]:.0f}', f'{row["test_s"][0]:.0f}']
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    if verdicts:
+        lines += ['### Checks', '', '| claim | values | holds here |', '|---|---|---|']
+        for v in verdicts:
+            claim = f'{v["better"]} better than {v["worse"]} on {v["metric"]} at {v["shots"]} shots'
+            verdict = {True: 'yes', False: '**no**', None: 'not measured'}[v['holds']]
+            lines.append(f'| {claim} | {v["better_value"]:.2f} vs {v["worse_value"]:.2f} | '
+                         f'{verdict} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def write_csv(records, bench_cfg, path):
+    keys = [c['key'] for c in _metric_columns(bench_cfg)]
+    extra = sorted({k for r in records for k in r['metrics']} - set(keys))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(['strategy', 'shots', 'seed'] + keys + extra + ['train_s', 'test_s'])
+    for r in sorted(records, key=lambda r: (r['strategy'], r['shots'], r['seed'])):
+        writer.writerow([r['strategy'], r['shots'], r['seed']]
+                        + [r['metrics'].get(k, '') for k in keys + extra]
+                        + [r['train_s'], r['test_s']])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _save_fig(fig, path):
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight')
+
+
+def plot(table, bench_cfg, out_dir):
+    """Write ``metric_vs_shots.png`` and ``bars_<shots>shots.png``; returns their paths."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cols = _metric_columns(bench_cfg)
+    order = list(bench_cfg['strategies'])
+    strategies = [s for s in order if any(k[0] == s for k in table)]
+    all_shots = sorted({k for _, k in table})
+    paths = []
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.6), squeeze=False)
+    for ax, c in zip(axes[0], cols):
+        for s in strategies:
+            xs = [k for k in all_shots if (s, k) in table]
+            means = np.array([table[(s, k)][c['key']][0] for k in xs])
+            stds = np.array([table[(s, k)][c['key']][1] for k in xs])
+            ax.errorbar(xs, means, yerr=stds, marker='o', capsize=3, label=s)
+        ax.set_xscale('log')
+        ax.set_xticks(all_shots)
+        ax.set_xticklabels([str(k) for k in all_shots])
+        ax.set_xlabel('shots')
+        ax.set_title(f'{c["name"]} ({"lower" if c["lower_is_better"] else "higher"} is better)',
+                     fontsize=9)
+    axes[0][-1].legend(fontsize=7, loc='best')
+    path = osp.join(out_dir, 'metric_vs_shots.png')
+    _save_fig(fig, path)
+    plt.close(fig)
+    paths.append(path)
+    for shots in all_shots:
+        fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.6), squeeze=False)
+        names = [s for s in strategies if (s, shots) in table]
+        for ax, c in zip(axes[0], cols):
+            means = [table[(s, shots)][c['key']][0] for s in names]
+            stds = [table[(s, shots)][c['key']][1] for s in names]
+            ax.bar(range(len(names)), means, yerr=stds, capsize=3,
+                   color=[f'C{order.index(s) % 10}' for s in names])
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=45, ha='right', fontsize=7)
+            ax.set_title(f'{c["name"]} at {shots} shots '
+                         f'({"lower" if c["lower_is_better"] else "higher"} is better)', fontsize=9)
+        path = osp.join(out_dir, f'bars_{shots}shots.png')
+        _save_fig(fig, path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_report(runs, bench_cfg, out_dir):
+    """Gather the finished ``runs`` and write every report file into ``out_dir``. Returns a dict
+    with the records, the aggregated table, the verdicts and the written paths."""
+    records = collect(runs)
+    if not records:
+        raise RuntimeError(f'no finished run in {out_dir}: run the benchmark first')
+    table = aggregate(records, bench_cfg)
+    verdicts = check_claims(table, bench_cfg)
+    md = markdown_table(table, bench_cfg, verdicts)
+    paths = dict(csv=osp.join(out_dir, 'results.csv'), md=osp.join(out_dir, 'results.md'),
+                 checks=osp.join(out_dir, 'checks.json'))
+    write_csv(records, bench_cfg, paths['csv'])
+    missing = [r.name for r in runs if not r.finished()]
+    note = (f'\n{len(missing)} run(s) not finished: {", ".join(missing)}\n' if missing else '')
+    write_text_atomic(paths['md'], md + note)
+    write_text_atomic(paths['checks'], json.dumps(verdicts, indent=2) + '\n')
+    paths['plots'] = plot(table, bench_cfg, out_dir)
+    return dict(records=records, table=table, verdicts=verdicts, paths=paths, markdown=md)

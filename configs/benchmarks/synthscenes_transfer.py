@@ -1,0 +1,43 @@
+# The comparative benchmark on SynthScenes: every transfer strategy at 25 and 100 shots, one seed,
+# the same budget (200 iterations of batch 8 from the shared base
+# configs/_base_/schedules/transfer_synthscenes.py), the same source model and the same evaluation
+# on the 500 target val label maps. About 60 min on 2 CPU cores (docs/benchmarks.md).
+#   python tools/benchmark.py configs/benchmarks/synthscenes_transfer.py
+# Needs: data/synthscenes (tools/prepare_synthscenes.py), the source OASIS
+# work_dirs/oasis_synthscenes-source/iter_1000.pth (configs/oasis/oasis_synthscenes-source.py) and
+# the target segmenter work_dirs/segmenters/fcn_synthscenes-target/iter_2000.pth
+# (tools/train_segmenter.py configs/segmenters/fcn_synthscenes-target.py).
+work_dir = 'work_dirs/benchmarks/synthscenes_transfer'
+strategies = dict(
+    scratch='configs/transfer/scratch_oasis_synthscenes_{shots}.py',
+    finetune_all='configs/transfer/finetune-all_oasis_synthscenes_{shots}.py',
+    freezed='configs/transfer/freezed_oasis_synthscenes_{shots}.py',
+    bsa='configs/transfer/bsa_oasis_synthscenes_{shots}.py',
+    ewc='configs/transfer/ewc_oasis_synthscenes_{shots}.py',
+    cdc='configs/transfer/cdc_oasis_synthscenes_{shots}.py',
+    dcl='configs/transfer/dcl_oasis_synthscenes_{shots}.py',
+    cat='configs/cat/oasis_synthscenes_{shots}.py',
+    # the source model behind the text affinity, no training: the same for every shot count
+    cat_training_free=dict(config='configs/cat/oasis_synthscenes_training-free.py', train=False,
+                           shot_independent=True),
+    # an untrained generator (random weights, no training): the floor for "non-trivial"
+    untrained=dict(config='configs/transfer/scratch_oasis_synthscenes_{shots}.py', train=False,
+                   shot_independent=True),
+)
+shots = [25, 100]
+seeds = [0]
+iters = 200
+num_eval_samples = 2
+options = dict(train_dataloader=dict(num_workers=0))
+evaluator = [
+    dict(type='ClassColorDistance', num_classes=12),
+]
+metrics = [
+    dict(key='color/mean_dist', name='colour dist', lower_is_better=True),
+]
+checks = [
+    dict(better='cat', worse='finetune_all', shots=100, metric='color/mean_dist'),
+    dict(better='finetune_all', worse='scratch', shots=100, metric='color/mean_dist'),
+    dict(better='finetune_all', worse='scratch', shots=25, metric='color/mean_dist'),
+    dict(better='cat_training_free', worse='untrained', shots=100, metric='color/mean_dist'),
+]
