@@ -17,6 +17,23 @@ def catgen_env():
     yield
 
 
+@pytest.fixture(autouse=True)
+def forget_visualizers():
+    """Drop the Visualizers a test's runs create: the configs name their Visualizer
+    'visualizer', and MMEngine hands an existing instance of that name (still writing into the
+    first run's work dir) to every later Runner of the process."""
+    from mmengine.visualization import Visualizer
+
+    def family(cls):
+        return [cls] + [c for sub in cls.__subclasses__() for c in family(sub)]
+
+    before = {cls: set(cls._instance_dict) for cls in family(Visualizer)}
+    yield
+    for cls in family(Visualizer):
+        for name in set(cls._instance_dict) - before.get(cls, set()):
+            del cls._instance_dict[name]
+
+
 @pytest.fixture(scope='session')
 def tiny_synthscenes(tmp_path_factory):
     """A tiny SynthScenes set on disk (16 source train, 8 val, 30 target train, 8 val)."""

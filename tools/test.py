@@ -24,6 +24,19 @@ def parse_args(argv=None):
     return args
 
 
+def load_weights(model, checkpoint):
+    """Load ``checkpoint``'s ``state_dict`` into ``model`` (unwrapped from DDP) strictly; the
+    discriminator may be absent from the evaluated model (it is not needed to generate)."""
+    from catgen.models.synthesizers.base_synthesizer import unwrap
+    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
+    model = unwrap(model)
+    ckpt = safe_load(checkpoint)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    if getattr(model, 'discriminator', None) is None:
+        state = {k: v for k, v in state.items() if not k.startswith('discriminator.')}
+    load_state_dict_checked(model, state, strict=True, source=checkpoint)
+
+
 def main(argv=None):
     args = parse_args(argv)
     from catgen.utils.setup_env import setup_env
@@ -34,15 +47,18 @@ def main(argv=None):
     from catgen.utils.config import load_config
     from catgen.utils.io import write_text_atomic
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    if args.checkpoint.lower() != 'none':
-        if not osp.isfile(args.checkpoint):
-            raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist; pass the path '
-                                    'of a .pth written by tools/train.py (or "none").')
-        cfg.load_from = args.checkpoint
-    else:
-        cfg.load_from = None
+    checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass the path '
+                                'of a .pth written by tools/train.py (or "none").')
+    # catgen loads the weights itself (weights_only, strict, one readable message on a mismatch)
+    # instead of MMEngine's load_from, which only warns and would score a partly random model.
+    cfg.load_from = None
     setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    if checkpoint is not None:
+        load_weights(runner.model, checkpoint)
+        runner.logger.info(f'loaded weights from {checkpoint}')
     metrics = runner.test()
     import json
 

@@ -34,9 +34,20 @@ def build_cfg(args):
     if args.amp:
         apply_amp(cfg)
     if args.resume == 'auto':
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(last):
+            raise FileNotFoundError(
+                f'--resume: no checkpoint to resume from in {cfg.work_dir} (no last_checkpoint '
+                'file). Drop --resume to start a new run, pass the checkpoint path '
+                '(--resume PATH), or give the --work-dir of the run to continue.')
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(
+                f'--resume {args.resume}: the checkpoint does not exist. Pass an iter_*.pth '
+                f'written by tools/train.py, or --resume alone to continue from the work dir\'s '
+                'last_checkpoint.')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg

@@ -49,7 +49,11 @@ class FromFileAffinity(BaseAffinityEstimator):
                     mat = mat.reorder(t, s)
                 except ValueError:
                     pass  # check_names below gives the full explanation
-        mat.check_names(target_classes, source_classes)
+        try:
+            mat.check_names(target_classes, source_classes)
+        except ValueError as err:
+            raise ValueError(f'Affinity file {self.path} was made for other classes: {err}'
+                             ) from err
         mat.meta.setdefault('estimator', self.name)
         mat.meta['loaded_from'] = self.path
         return mat

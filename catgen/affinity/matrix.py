@@ -10,6 +10,7 @@ On disk a matrix is two files with one stem: ``<stem>.json`` (readable: names, e
 rows as nested lists; authoritative) and ``<stem>.npz`` (the same values as arrays).
 """
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -271,7 +272,12 @@ class AffinityMatrix:
         }
 
     def save(self, path_stem):
-        """Write ``<stem>.json`` and ``<stem>.npz`` atomically.
+        """Write ``<stem>.json`` and ``<stem>.npz`` atomically, as a pair.
+
+        Both files are written complete under temporary names first; then the old NPZ is
+        removed, the JSON renamed into place, then the NPZ. A kill at any moment leaves a pair
+        that :meth:`load` reads as the old matrix or the new one (the JSON alone is a whole
+        matrix), never a new file beside a stale one.
 
         Args:
             path_stem: the path without suffix (a ``.json`` or ``.npz`` suffix is stripped).
@@ -286,13 +292,15 @@ class AffinityMatrix:
         except TypeError as err:
             raise TypeError(f'AffinityMatrix.meta must be json-able to be saved ({err}); store '
                             f'paths as str and settings as plain numbers/lists/dicts.') from err
-        with atomic_write(npz_path) as tmp:
-            np.savez(tmp, values=self.values,
+        with atomic_write(npz_path) as tmp_npz:
+            np.savez(tmp_npz, values=self.values,
                      target_classes=np.array(self.target_classes, dtype=np.str_),
                      source_classes=np.array(self.source_classes, dtype=np.str_),
                      meta_json=np.array(json.dumps(self.meta)))
-        with atomic_write(json_path) as tmp:
-            Path(tmp).write_text(text + '\n')
+            with atomic_write(json_path) as tmp_json:
+                Path(tmp_json).write_text(text + '\n')
+                npz_path.unlink(missing_ok=True)  # the old NPZ must not outlive the old JSON
+            # here the new JSON is in place (alone); the new NPZ follows on leaving the block
         return json_path, npz_path
 
     @classmethod
@@ -313,18 +321,50 @@ class AffinityMatrix:
         if not (has_json or has_npz):
             raise FileNotFoundError(f'No affinity matrix at {path}: expected {json_path} and/or '
                                     f'{npz_path} (written by AffinityMatrix.save or '
-                                    f'tools/estimate_affinity.py).')
+                                    f'tools/estimate_affinity.py). Estimate one with '
+                                    f'tools/estimate_affinity.py --out DIR, or fix the path.')
+        redo = ('Re-save the matrix, or re-estimate it with tools/estimate_affinity.py.')
         arrays = None
         if has_npz:
-            with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+            try:
+                with np.load(npz_path, allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+                keep = (f'Delete it (the JSON {json_path} is authoritative) or re-save the matrix.'
+                        if has_json else redo)
+                raise ValueError(f'Cannot read the affinity file {npz_path} ({type(err).__name__}:'
+                                 f' {err}); it is truncated, corrupt or not an affinity NPZ. '
+                                 f'{keep}') from err
+            absent = [k for k in ('values', 'target_classes', 'source_classes')
+                      if k not in arrays]
+            if absent:
+                raise ValueError(f'{npz_path} lacks {absent}: it is not an affinity matrix saved '
+                                 f'by AffinityMatrix.save (arrays found: {sorted(arrays)}). '
+                                 f'{redo}')
         if has_json:
-            d = json.loads(json_path.read_text())
-            if d.get('format') != FORMAT_NAME:
+            try:
+                d = json.loads(json_path.read_text())
+            except ValueError as err:
+                other = f', or delete it and keep {npz_path} if that is intact' if has_npz else ''
+                raise ValueError(f'Cannot parse the affinity file {json_path} as JSON ({err}). '
+                                 f'Fix the hand edit there{other}. {redo}') from err
+            if not isinstance(d, dict) or d.get('format') != FORMAT_NAME:
+                got = d.get('format') if isinstance(d, dict) else type(d).__name__
                 raise ValueError(f'{json_path} is not a catgen affinity matrix (format '
-                                 f'{d.get("format")!r}, expected {FORMAT_NAME!r}).')
-            values = np.array(d['values'], dtype=np.float64)
+                                 f'{got!r}, expected {FORMAT_NAME!r}). Point at a file written by '
+                                 f'AffinityMatrix.save or tools/estimate_affinity.py.')
+            absent = [k for k in ('values', 'target_classes', 'source_classes') if k not in d]
+            if absent:
+                raise ValueError(f'{json_path} lacks the key(s) {absent}; an affinity file holds '
+                                 f'"target_classes", "source_classes" and "values" (one row of '
+                                 f'source weights per target class). {redo}')
             target, source, meta = d['target_classes'], d['source_classes'], d.get('meta', {})
+            try:
+                values = np.array(d['values'], dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f'{json_path}: "values" must be {len(target)} rows (one per '
+                                 f'target class) of {len(source)} numbers (one per source class) '
+                                 f'({type(err).__name__}: {err}). {redo}') from err
             if arrays is not None:
                 if (tuple(arrays['target_classes'].tolist()) != tuple(target)
                         or tuple(arrays['source_classes'].tolist()) != tuple(source)):
@@ -340,7 +380,14 @@ class AffinityMatrix:
             target = arrays['target_classes'].tolist()
             source = arrays['source_classes'].tolist()
             meta = json.loads(str(arrays['meta_json'])) if 'meta_json' in arrays else {}
-        return cls(values, target, source, meta)
+        mat = cls(values, target, source, meta, validate=False)
+        try:
+            mat.validate()
+        except ValueError as err:
+            raise ValueError(f'Affinity file {json_path if has_json else npz_path}: {err} Fix the '
+                             f'file, or re-estimate the matrix with tools/estimate_affinity.py.'
+                             ) from err
+        return mat
 
     # ------------------------------------------------------------------ reading
     def top_k(self, k=3):

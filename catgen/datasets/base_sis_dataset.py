@@ -194,7 +194,9 @@ class BaseSISDataset(BaseDataset):
             raise ValueError(
                 f'{type(self).__name__}: the split is empty: no image ending in '
                 f'{" or ".join(self.img_suffix)} in {img_dir} (label maps expected in {seg_dir} '
-                f'ending in {self.seg_map_suffix}).')
+                f'ending in {self.seg_map_suffix}). Put the images there, or fix data_root / the '
+                f'split / img_suffix. Expected layout:\n{self.expected_layout()}\n'
+                f'{self.setup_hint()}')
         missing = [(p, seg_dir / f'{i}{self.seg_map_suffix}') for i, p in images.items()
                    if not (seg_dir / f'{i}{self.seg_map_suffix}').is_file()]
         if missing:
@@ -231,19 +233,30 @@ class BaseSISDataset(BaseDataset):
                 raise ValueError(
                     f'subset_file {self.subset_file} names {len(unknown)} id(s) that are not in '
                     f'{self.data_prefix["img_path"]}: {shown}. Ids are image file names without '
-                    f'the suffix {self.img_suffix[0]}.')
+                    f'the suffix {self.img_suffix[0]} (e.g. {sorted(known)[0]!r}). Fix or delete '
+                    f'those lines, or point subset_file at the list made for this data set and '
+                    f'split.')
             if len(set(wanted)) != len(wanted):
-                raise ValueError(f'subset_file {self.subset_file} lists some ids twice')
+                twice = sorted({i for i in wanted if wanted.count(i) > 1})
+                raise ValueError(f'subset_file {self.subset_file} lists some ids twice: '
+                                 f'{", ".join(twice[:10])}; keep each id once.')
             if self.num_shots not in (None, -1):
                 if self.num_shots > len(wanted):
                     raise ValueError(f'num_shots={self.num_shots} but subset_file '
-                                     f'{self.subset_file} lists only {len(wanted)} ids')
+                                     f'{self.subset_file} lists only {len(wanted)} ids; lower '
+                                     f'num_shots to at most {len(wanted)} or list more ids.')
                 wanted = wanted[:self.num_shots]
             self._subset_ids = list(wanted)
             return list(wanted)
         if self.num_shots in (None, -1):
             self._subset_ids = None
             return list(all_ids)
+        if self.num_shots > len(all_ids):
+            raise ValueError(
+                f'{type(self).__name__}: num_shots={self.num_shots} must be in '
+                f'[1, {len(all_ids)}]: {self.data_prefix["img_path"]} holds only {len(all_ids)} '
+                f'images. What to do: use num_shots <= {len(all_ids)} (or -1 to keep them '
+                f'all), or point data_root at the full data set.')
         ids = select_few_shot(all_ids, self.num_shots, self.subset_seed)
         self._subset_ids = list(ids)
         return ids

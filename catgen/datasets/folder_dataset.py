@@ -22,7 +22,9 @@ def read_classes_json(path, section=None, layout_error=None):
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f'Cannot parse {path} as JSON ({e}); it should hold '
-                         f'{{"classes": [...], "palette": [[r, g, b], ...]}}.') from e
+                         f'{{"classes": [...], "palette": [[r, g, b], ...]}}'
+                         f'{" under the key " + repr(section) if section else ""}. Fix the '
+                         f'file (or regenerate it with the tool that made the data set).') from e
     where = path.name
     if section is not None:
         if not isinstance(data, dict) or section not in data:

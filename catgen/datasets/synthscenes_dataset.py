@@ -43,7 +43,7 @@ class SynthScenesDataset(BaseSISDataset):
                  num_shots=None, subset_seed=0, subset_file=None, metainfo=None, **kwargs):
         if domain not in DOMAINS:
             raise ValueError(f"SynthScenesDataset domain must be 'source' or 'target', "
-                             f'got {domain!r}')
+                             f'got {domain!r}; fix domain= in the dataset config.')
         self._root = str(data_root)
         self.domain = domain
         self.split = split

@@ -16,12 +16,13 @@ reach any attribute of any allowlisted object (``HistoryBuffer.mean.__globals__`
 globals dict, which the unpickler may then write into), so catgen maps ``builtins.getattr`` to
 :func:`_history_buffer_getattr`, which only returns HistoryBuffer's statistics methods.
 """
+import errno
 import pickle
 import re
 from pathlib import Path
 
 __all__ = ['install_safe_globals', 'safe_globals', 'safe_load', 'load_state_dict_checked',
-           'UnsafeCheckpointError', 'CheckpointMismatchError']
+           'UnsafeCheckpointError', 'CheckpointMismatchError', 'CorruptCheckpointError']
 
 _MAX_LISTED = 10
 
@@ -32,6 +33,10 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 class CheckpointMismatchError(RuntimeError):
     """A state dict does not fit the module: missing/unexpected keys or other shapes."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file cannot be read at all: truncated, empty, corrupt or not a torch file."""
 
 
 _STATISTICS = ('min', 'max', 'current', 'mean')
@@ -126,7 +131,9 @@ def safe_load(path, map_location='cpu'):
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        UnsafeCheckpointError: the file holds objects outside the allowlist; nothing in it ran.
+        UnsafeCheckpointError: the file holds objects outside the allowlist, or pickle data the
+            safe loader cannot read (then it is most likely corrupt); nothing in it ran.
+        CorruptCheckpointError: the file is truncated, empty, corrupt or not a torch file.
     """
     import torch
     path = Path(path)
@@ -137,7 +144,9 @@ def safe_load(path, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        offending = _offending_global(str(err)) or 'an object type torch could not name'
+        offending = _offending_global(str(err))
+        if offending is None:
+            raise UnsafeCheckpointError(_unreadable_message(path, err)) from err
         raise UnsafeCheckpointError(
             f"Refused to load checkpoint '{path}': it carries objects outside catgen's allowlist "
             f'of safe types ({offending}). Unpickling such objects can run arbitrary code, so '
@@ -148,6 +157,48 @@ def safe_load(path, map_location='cpu'):
             f'{offending} is a harmless class of your own that you write into checkpoints, '
             f'allowlist it with torch.serialization.add_safe_globals([...]) before loading. '
             f'Never load it with weights_only=False.') from err
+    except (RuntimeError, EOFError, KeyError, OSError) as err:
+        # torch's words for a truncated zip ("failed finding central directory", or OSError
+        # EINVAL for a short one), an empty file (EOFError), or bytes that are not a torch file
+        # (e.g. KeyError on a text file); other RuntimeErrors (e.g. a CUDA map_location on a CPU
+        # machine) and OSErrors (permissions) pass through unchanged
+        if isinstance(err, RuntimeError) and not _CORRUPT.search(str(err)):
+            raise
+        if isinstance(err, OSError) and err.errno != errno.EINVAL:
+            raise
+        raise CorruptCheckpointError(_corrupt_message(path, err)) from err
+
+
+_CORRUPT = re.compile(r'PytorchStreamReader|zip archive|central directory|corrupt|magic number|'
+                      r'EOF', flags=re.IGNORECASE)
+
+
+def _torch_says(err):
+    text = ' '.join(str(err).split())
+    text = text.split(' This is an internal miniz error')[0]
+    return f'{type(err).__name__}: {text[:200]}' if text else type(err).__name__
+
+
+def _corrupt_message(path, err):
+    size = path.stat().st_size if path.is_file() else 0
+    return (f"Cannot read checkpoint '{path}' ({size} bytes): it is truncated, empty, corrupt or "
+            f'not a PyTorch checkpoint (torch says {_torch_says(err)}). A checkpoint cut short '
+            f'by a crash, a full disk or an interrupted copy looks like this; an earlier '
+            f'iter_*.pth in the same work dir is usually intact. '
+            f'What to do: copy the file again from where it came from, or use (or --resume '
+            f'from) an earlier checkpoint.')
+
+
+def _unreadable_message(path, err):
+    detail = re.search(r'WeightsUnpickler error:\s*(.+?)(?:\n\n|$)', str(err), flags=re.S)
+    said = ' '.join(detail.group(1).split()) if detail else _torch_says(err)
+    return (f"Cannot load checkpoint '{path}' safely: its pickle data is not something "
+            f'torch.load(weights_only=True) understands (torch says: {said}). Most often the file '
+            f'is corrupt or not a PyTorch checkpoint at all (copy it again, or use another '
+            f'checkpoint); nothing in it was run. If it is a genuine checkpoint from a trusted '
+            f'source written by other code, re-save only its tensors in a trusted session (e.g. '
+            f"torch.save({{'state_dict': ckpt['state_dict']}}, 'clean.pth')) and load that. "
+            f'Never load it with weights_only=False.')
 
 
 def _shape(value):

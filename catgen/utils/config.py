@@ -1,14 +1,190 @@
 """Helpers that check and adjust configs before the Runner sees them."""
+import ast
+import difflib
+import inspect
 import os.path as osp
+import re
 
 
 def check_config_file(path):
-    """Fail early, with a useful message, on a config path that does not exist."""
+    """Fail early, with a useful message, on a config path that does not exist or does not parse.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        SyntaxError: the file is not valid Python (the message names the file, line and column).
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'config file {path} does not exist. Configs live under configs/, e.g. '
             'configs/oasis/oasis_synthscenes-source.py; pass a path relative to the repository '
             'root or an absolute one.')
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        ast.parse(source, filename=path)
+    except SyntaxError as err:
+        raise _config_syntax_error(path, err) from err
+
+
+def _config_syntax_error(path, err, via=None):
+    where = f'line {err.lineno}' + (f', column {err.offset}' if err.offset else '')
+    text = (err.text or '').rstrip('\n')
+    shown = f'\n    {text}' if text.strip() else ''
+    base = f' (a _base_ of {via})' if via else ''
+    return SyntaxError(
+        f'config file {path}{base} is not valid Python: {err.msg} at {where}.{shown}\nA config '
+        'is a Python file of assignments (e.g. model = dict(type=...)): fix the syntax there (an '
+        'unclosed bracket or quote, a missing comma between entries) and run again.')
+
+
+def _broken_base(path, seen=None):
+    """``(file, SyntaxError)`` of the first ``_base_`` file (recursively) that does not parse,
+    or None. Only plain string / list-of-strings ``_base_`` paths are followed."""
+    seen = set() if seen is None else seen
+    path = osp.abspath(path)
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), filename=path)
+    except SyntaxError as err:
+        return path, err
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else list(bases):
+                found = _broken_base(osp.join(osp.dirname(path), str(base)), seen)
+                if found is not None:
+                    return found
+    return None
+
+
+def _custom_import_error(path, err):
+    cause = err.__cause__ if err.__cause__ is not None else err
+    missing = getattr(cause, 'name', None)
+    if not missing:  # MMEngine words it "Failed to import <module>"
+        match = re.search(r'Failed to import (\S+)', str(cause))
+        missing = match.group(1) if match else None
+    what = f"module '{missing}'" if missing else 'a module'
+    return ImportError(
+        f'config file {path} (or one of its _base_ files) lists {what} in custom_imports, and it '
+        f'cannot be imported ({type(cause).__name__}: {cause}). What to do: install the plugin '
+        '(e.g. pip install -e path/to/plugin), or add the folder that holds it to PYTHONPATH, or '
+        'fix the module name in custom_imports=dict(imports=[...]); see docs/plugins.md.')
+
+
+def _lookup(node, part):
+    """``(exists, child)`` for one dotted-key component in a config dict or list."""
+    if isinstance(node, dict):
+        return (part in node), node.get(part)
+    if isinstance(node, (list, tuple)) and part.isdigit():
+        index = int(part)
+        return (index < len(node)), (node[index] if index < len(node) else None)
+    return False, None
+
+
+def _resolve_type(name):
+    """The class (or function) a config ``type`` names in catgen's or MMEngine's registries, or
+    None when no registry knows it (or several know different things under that name)."""
+    import mmengine.runner  # noqa: F401  (registers MMEngine's loops, hooks, optimizers ...)
+
+    import catgen.registry as registry
+    found = set()
+    for reg in vars(registry).values():
+        if not isinstance(reg, registry.Registry):
+            continue
+        try:
+            obj = reg.get(name)
+        except Exception:  # noqa: BLE001  (unknown key, or a location that cannot import)
+            obj = None
+        if obj is not None:
+            found.add(obj)
+    return found.pop() if len(found) == 1 else None
+
+
+def _accepted_args(obj):
+    """``(names, open_ended)``: the keyword arguments ``obj`` (a class or function) takes, and
+    whether it also takes ``**kwargs`` (then the names gathered along the MRO are only a hint)."""
+    funcs = [c.__init__ for c in inspect.getmro(obj) if '__init__' in vars(c)] \
+        if inspect.isclass(obj) else [obj]
+    names, open_ended = set(), False
+    for func in funcs:
+        try:
+            params = inspect.signature(func).parameters.values()
+        except (TypeError, ValueError):
+            return names, True
+        names.update(p.name for p in params
+                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != 'self')
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names, open_ended
+        open_ended = True
+    return names, open_ended
+
+
+def check_cfg_options(cfg, cfg_options, path='the config'):
+    """Refuse ``--cfg-options`` keys that look like typos, before anything runs.
+
+    A key whose every component already exists in ``cfg`` is fine (it overrides a value). For
+    the first component that is new, the dict it would be added to is examined:
+
+    * when that dict has a ``type`` that catgen's or MMEngine's registries know and whose
+      constructor takes no ``**kwargs``, the new key must be one of its arguments;
+    * otherwise the new key must not be a near-miss (``difflib`` ratio >= 0.8) of an existing key
+      or a known argument, e.g. ``max_iter`` next to ``max_iters``.
+
+    Args:
+        cfg: the loaded :class:`mmengine.Config`, before the options are merged.
+        cfg_options: ``dict`` of dotted keys to values (as ``DictAction`` parses them).
+        path: the config file, for the message.
+
+    Raises:
+        ValueError: naming the key, what the dict accepts (closest names first) and what to do.
+    """
+    root = cfg if isinstance(cfg, dict) else cfg.to_dict()  # an mmengine Config is no dict
+    for key in cfg_options:
+        parts = str(key).split('.')
+        node = root
+        for depth, part in enumerate(parts):
+            exists, child = _lookup(node, part)
+            if not exists:
+                if isinstance(node, dict):
+                    _check_new_key(node, part, key, '.'.join(parts[:depth]), path)
+                break
+            node = child
+
+
+def _check_new_key(parent, name, key, where, path):
+    siblings = sorted(k for k in parent if isinstance(k, str))
+    type_name = parent.get('type') if isinstance(parent.get('type'), str) else None
+    obj = _resolve_type(type_name) if type_name else None
+    args, open_ended = _accepted_args(obj) if obj is not None else (set(), True)
+    if obj is not None and not open_ended:
+        if name in args:
+            return
+        candidates = sorted(args | (set(siblings) - {'type'}))
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        accepted = ', '.join(sorted(args)) or 'no arguments'
+        reason = (f'{type_name} takes no argument {name!r} (its arguments: {accepted})')
+    else:
+        if name in args:
+            return
+        candidates = sorted(args | set(siblings))
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.8)
+        if not close:
+            return  # a genuinely new key: MMEngine adds it
+        reason = f'{where or "the config"} has no key {name!r}'
+    hint = f' Did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
+    target = where + '.' if where else ''
+    raise ValueError(
+        f'--cfg-options {key}: {reason}.{hint} Such a key is added to the config as a new '
+        f'entry, which nothing reads or which fails later, after the set-up. What to do: fix '
+        f'the spelling (e.g. --cfg-options {target}{close[0] if close else "<key>"}=...), or '
+        f'look the key names up in {path} and its _base_ files.')
 
 
 def apply_amp(cfg):
@@ -33,12 +209,31 @@ def apply_amp(cfg):
 
 def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
     """Load a config as the tools do: check the file, merge ``--cfg-options``, set the launcher
-    and the work dir (``work_dirs/<config name>`` unless given here or in the config)."""
+    and the work dir (``work_dirs/<config name>`` unless given here or in the config).
+
+    Raises:
+        FileNotFoundError: no config file at ``path``.
+        SyntaxError: the file (or one of its ``_base_`` files) is not valid Python.
+        ImportError: a module of its ``custom_imports`` cannot be imported.
+        ValueError: a ``cfg_options`` key looks like a typo (see :func:`check_cfg_options`).
+    """
     from mmengine.config import Config
     check_config_file(path)
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        broken = _broken_base(path)
+        if broken is not None:
+            raise _config_syntax_error(*broken, via=path) from err
+        raise SyntaxError(f'config file {path} or one of its _base_ files is not valid Python: '
+                          f'{err}. Fix the syntax there and run again.') from err
+    except ImportError as err:
+        if 'custom modules' not in str(err):
+            raise
+        raise _custom_import_error(path, err) from err
     cfg.launcher = launcher
     if cfg_options:
+        check_cfg_options(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir

@@ -1,16 +1,75 @@
-"""Crash-safe file writing: write to a temporary name, rename when complete."""
+"""Crash-safe file writing: write to a temporary name, rename when complete.
+
+A process killed at any moment (``SIGKILL``, out of memory, a pre-empted job) never leaves a
+truncated file under a final name: readers see the old file, or none, or the complete new one.
+Temporary files are named ``.<stem>.tmp-<pid><suffix>`` beside the target; a kill can leave one
+behind, which :func:`remove_stale_temporaries` deletes once its process is gone.
+"""
 import contextlib
 import os
+import re
 from pathlib import Path
+
+__all__ = ['atomic_write', 'write_text_atomic', 'write_bytes_atomic', 'temporary_path',
+           'is_temporary', 'remove_stale_temporaries']
+
+# .<stem>.tmp-<pid><suffix>: what temporary_path() makes
+_TEMPORARY = re.compile(r'^\.(?P<stem>.*)\.tmp-(?P<pid>\d+)(?P<suffix>(\.[^.]*)?)$')
+
+
+def temporary_path(path, pid=None):
+    """The temporary name :func:`atomic_write` writes ``path`` under before renaming it.
+
+    ``dir/name.ext`` -> ``dir/.name.tmp-<pid>.ext``: hidden, in the same folder (so the rename
+    stays on one file system and is atomic), with the same suffix (so that libraries that pick a
+    format from the suffix, PIL and numpy, still work).
+
+    Args:
+        path: str | Path of the final file.
+        pid: process id in the name; the current process's by default.
+    """
+    path = Path(path)
+    pid = os.getpid() if pid is None else int(pid)
+    return path.with_name(f'.{path.stem}.tmp-{pid}{path.suffix}')
+
+
+def is_temporary(path):
+    """True if ``path``'s name is one :func:`temporary_path` makes."""
+    return _TEMPORARY.match(Path(path).name) is not None
+
+
+def _fsync_dir(folder):
+    """Flush a folder's entries (the rename) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path, fsync=False):
     """Yield a temporary path beside ``path``; ``os.replace`` it onto ``path`` on success.
 
     A crash (or kill) inside the block leaves ``path`` untouched (the old file, or none) and
-    removes the temporary file where it can. The temporary name keeps the suffix so that
-    libraries that pick a format from it (PIL, numpy) still work.
+    removes the temporary file where it can (an exception does; ``SIGKILL`` cannot, see
+    :func:`remove_stale_temporaries`). The temporary name keeps the suffix so that libraries
+    that pick a format from it (PIL, numpy) still work.
+
+    Args:
+        path: str | Path of the final file; its folder is created if missing.
+        fsync: also flush the file's bytes and then the rename to disk (``os.fsync``), so that
+            a power loss or OS crash, not only a killed process, finds the old or the new file
+            complete. Slower; meant for checkpoints, not for thousands of small images.
+
+    Raises:
+        FileNotFoundError: the block wrote nothing at the temporary path (e.g. a library
+            appended its own suffix); ``path`` is left as it was.
 
     Example::
 
@@ -19,16 +78,81 @@ def atomic_write(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.tmp-{os.getpid()}{path.suffix}')
+    tmp = temporary_path(path)
     try:
         yield tmp
+        if not tmp.is_file():
+            raise FileNotFoundError(
+                f'atomic_write({str(path)!r}): nothing was written to the temporary file {tmp}, '
+                f'so {path} was left as it was. Write to exactly the path the context manager '
+                f'yields (numpy.savez, for one, appends ".npz" to a name without that suffix).')
+        if fsync:
+            with open(tmp, 'rb') as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
+        if fsync:
+            _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_text_atomic(path, text):
+def write_text_atomic(path, text, fsync=False):
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
-    with atomic_write(path) as tmp:
+    with atomic_write(path, fsync=fsync) as tmp:
         Path(tmp).write_text(text)
+
+
+def write_bytes_atomic(path, data, fsync=False):
+    """Write ``data`` (bytes) to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, fsync=fsync) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return True  # cannot tell: keep the file
+    return True
+
+
+def remove_stale_temporaries(folder, suffixes=None):
+    """Delete the temporary files that killed writers left in ``folder`` (not recursive).
+
+    A file is stale when its name is one :func:`temporary_path` makes and the process id in
+    it is not running on this machine; files of running processes (this one included) stay.
+    Do not point this at a folder that processes on *other* machines write into (their ids
+    mean nothing here).
+
+    Args:
+        folder: str | Path; a missing folder is fine (nothing to do).
+        suffixes: only names ending with one of these (e.g. ``('.pth',)``); all by default.
+
+    Returns:
+        list[Path]: the files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not entry.is_file():
+            continue
+        if suffixes is not None and not entry.name.endswith(tuple(suffixes)):
+            continue
+        if _pid_alive(int(match.group('pid'))):
+            continue
+        try:
+            entry.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(entry)
+    return removed

@@ -10,9 +10,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3,
+    # MMEngine's CheckpointHook, but checkpoints and last_checkpoint are written atomically
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3,
                     save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # RNG states in checkpoints: --resume continues exactly as an uninterrupted run
+    rng_state=dict(type='RNGStateHook'),
 )
 custom_hooks = [
     dict(type='SampleGridHook', interval=1000, num_samples=8),

@@ -103,3 +103,57 @@ def test_matches_official_algorithm_on_random_batch():
 def test_shape_mismatch_is_explained():
     with pytest.raises(ValueError, match=r'\[B, C\+1, H, W\]'):
         OASISLoss()(torch.zeros(1, 3, 2, 2), SEG, True)
+
+
+# ---------------------------------------------------------------- synced weights under DDP
+def _ddp_batch():
+    """A global batch of 4 whose halves hold different classes (class 3 only in the 2nd)."""
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 3, (4, 6, 6), generator=g)
+    label[2:, :2] = 3
+    logits = torch.randn(4, 5, 6, 6, generator=g)
+    return onehot(label, 4), logits
+
+
+def _synced_rank(rank, world):
+    seg, logits = _ddp_batch()
+    sl = slice(rank * 2, rank * 2 + 2)
+    logits = logits[sl].clone().requires_grad_(True)
+    loss = OASISLoss()(logits, seg[sl], for_real=True)
+    loss.backward()
+    return dict(weights=oasis_class_weights(seg[sl], sync=True),
+                unsynced=oasis_class_weights(seg[sl]),
+                map=oasis_class_weight_map(seg[sl], sync=True),
+                loss=loss.detach(), grad=logits.grad,
+                off=OASISLoss(sync_class_weights=False)(logits, seg[sl], for_real=True).detach())
+
+
+def test_synced_class_weights_are_the_global_batch_weights(tmp_path):
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from test_sync_batch_norm import run_in_processes
+
+    results = run_in_processes(_synced_rank, tmp_path)
+    seg, logits = _ddp_batch()
+    global_w = oasis_class_weights(seg)
+    logits = logits.clone().requires_grad_(True)
+    global_loss = OASISLoss()(logits, seg, for_real=True)
+    global_loss.backward()
+    for rank, res in enumerate(results):
+        sl = slice(rank * 2, rank * 2 + 2)
+        torch.testing.assert_close(res['weights'], global_w)
+        torch.testing.assert_close(res['map'], oasis_class_weight_map(seg)[sl])
+        assert not torch.allclose(res['unsynced'], global_w)  # the halves differ on their own
+        # DDP averages the ranks' gradients: the mean equals the global batch's gradient
+        torch.testing.assert_close(res['grad'] / 2, logits.grad[sl])
+    torch.testing.assert_close((results[0]['loss'] + results[1]['loss']) / 2, global_loss.detach())
+    off = (results[0]['off'] + results[1]['off']) / 2  # sync_class_weights=False: per-rank weights
+    assert abs(float(off) - float(global_loss.detach())) > 1e-3
+
+
+def test_sync_is_a_no_op_with_one_process():
+    seg, logits = _ddp_batch()
+    assert torch.equal(oasis_class_weights(seg, sync=True), oasis_class_weights(seg))
+    assert torch.equal(OASISLoss(sync_class_weights=True)(logits, seg, True),
+                       OASISLoss(sync_class_weights=False)(logits, seg, True))

@@ -37,7 +37,9 @@ def read_rgb_image(path):
             arr = np.asarray(im.convert('RGB'), dtype=np.uint8)
     except FileNotFoundError:
         raise FileNotFoundError(f'Image file {path} does not exist; check data_root and the '
-                                f'data set layout (see docs/datasets.md).') from None
+                                f'data set layout (see docs/datasets.md). If it was moved or '
+                                f'deleted after the data set was listed, restore it or start '
+                                f'again so that the folders are scanned anew.') from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise OSError(f'Cannot read image {path} ({type(e).__name__}: {e}). The file is '
                       f'truncated, corrupt or not an image: re-export or re-download it, or '

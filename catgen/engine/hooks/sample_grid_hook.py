@@ -4,6 +4,7 @@ import os.path as osp
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from catgen.models.synthesizers.base_synthesizer import to_uint8, unwrap
@@ -76,8 +77,10 @@ class SampleGridHook(Hook):
         return path
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if self.every_n_train_iters(runner, self.interval):
+        # one grid per run: only the main process draws (eval mode, no collective calls)
+        if self.every_n_train_iters(runner, self.interval) and is_main_process():
             self.save_grid(runner, f'iter_{runner.iter + 1:06d}')
 
     def after_train(self, runner):
-        self.save_grid(runner, 'final')
+        if is_main_process():
+            self.save_grid(runner, 'final')

@@ -1,4 +1,11 @@
 from .affinity_accuracy import AffinityAccuracy
+from .appearance_distance import AppearanceDistance
 from .class_color_distance import ClassColorDistance
+from .fid import FID
+from .intra_lpips import IntraLPIPS
+from .kid import KID
+from .lpips_diversity import LPIPSDiversity
+from .segmentation_miou import SegmentationMIoU
 
-__all__ = ['AffinityAccuracy', 'ClassColorDistance']
+__all__ = ['AffinityAccuracy', 'AppearanceDistance', 'ClassColorDistance', 'FID', 'IntraLPIPS',
+           'KID', 'LPIPSDiversity', 'SegmentationMIoU']

@@ -60,8 +60,8 @@ class OASISGenerator(nn.Module):
         aspect_ratio: output width / height (Cityscapes 2.0: 512x256 output, 8x16 start).
         spectral_norm: spectral normalisation on the residual blocks' convs (not on ``fc``,
             ``conv_img`` or the SPADE convs, as official).
-        norm_type: parameter-free norm inside SPADE, 'batch' (official 'syncbatch': convert with
-            ``nn.SyncBatchNorm.convert_sync_batchnorm`` under DDP) or 'instance'.
+        norm_type: parameter-free norm inside SPADE, 'batch' (official 'syncbatch': catgen's
+            SyncBatchNorm2d, synchronised over processes automatically under DDP) or 'instance'.
         spade_hidden: width of SPADE's shared embedding conv (128).
         init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
     """

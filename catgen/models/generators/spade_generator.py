@@ -75,7 +75,8 @@ class SPADEGenerator(nn.Module):
         use_vae: start from a Linear on ``z`` instead of a conv on the downsampled label map.
         z_dim: length of ``z`` when ``use_vae`` (official 256); ``self.z_dim`` is 0 otherwise.
         spectral_norm: spectral norm on the residual blocks' convs (official 'spectral...').
-        norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch) or 'instance'.
+        norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch; catgen's
+            SyncBatchNorm2d, synchronised automatically under DDP) or 'instance'.
         spade_hidden: width of SPADE's shared embedding (official hard-codes 128).
         init_type: weight initialisation, official 'xavier' (see :func:`init_weights_official`).
         init_gain: gain / std of that initialisation (official ``init_variance`` 0.02).

@@ -2,6 +2,8 @@
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .sync_batch_norm import SyncBatchNorm2d
+
 
 class SPADE(nn.Module):
     """Parameter-free normalisation modulated by a conditioning map.
@@ -14,14 +16,15 @@ class SPADE(nn.Module):
         label_nc: channels of the conditioning map (classes, plus noise channels for OASIS).
         hidden_nc: channels of the shared embedding (128 in OASIS and SPADE).
         kernel_size: kernel of the three convs (3 in OASIS and SPADE).
-        norm_type: 'batch' (parameter-free BatchNorm2d; SyncBatchNorm under DDP after
-            ``convert_sync_batchnorm``) or 'instance' (parameter-free InstanceNorm2d).
+        norm_type: 'batch' (parameter-free BatchNorm, a :class:`SyncBatchNorm2d`: statistics
+            over the global batch under DDP, on CPU and GPU, as the official 'syncbatch'; plain
+            BatchNorm2d with one process) or 'instance' (parameter-free InstanceNorm2d).
     """
 
     def __init__(self, norm_nc, label_nc, hidden_nc=128, kernel_size=3, norm_type='batch'):
         super().__init__()
         if norm_type == 'batch':
-            self.param_free_norm = nn.BatchNorm2d(norm_nc, affine=False)
+            self.param_free_norm = SyncBatchNorm2d(norm_nc, affine=False)
         elif norm_type == 'instance':
             self.param_free_norm = nn.InstanceNorm2d(norm_nc, affine=False)
         else:

@@ -1,6 +1,7 @@
 """The trainable whole of a conditional GAN: generator, discriminator, EMA, the two-step update."""
 import contextlib
 
+import numpy as np
 import torch
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ExponentialMovingAverage, is_model_wrapper
@@ -25,6 +26,27 @@ def frozen(module):
     finally:
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def no_grad_sync(module):
+    """Inside, a DDP-wrapped ``module`` neither expects nor all-reduces gradients.
+
+    For a forward pass through a part whose parameters are frozen for this update (the
+    discriminator in the generator's update): DDP would otherwise wait, at its next forward,
+    for the reduction of gradients that never come. No-op for a plain module.
+    """
+    if is_model_wrapper(module) and hasattr(module, 'no_sync'):
+        with module.no_sync():
+            yield
+    else:
+        yield
+
+
+def mix_seed(*values):
+    """A 63-bit seed that is a pure function of the non-negative ints ``values``."""
+    state = np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0]
+    return int(state) & (2 ** 63 - 1)
 
 
 def unwrap(module):
@@ -56,6 +78,15 @@ class ConditionalGANSynthesizer(BaseModel):
         nonfinite: what a non-finite loss does: 'raise' stops training with a message naming
             the loss term and the iteration; 'skip' skips that update and logs it.
         eval_seed: seed of the noise used in val/test; sample ``i`` always gets the same noise.
+        train_noise: the generator's noise in training: 'random' (default: drawn from the global
+            RNG; under DDP every rank draws its own, see ``randomness.diff_rank_seed``) or
+            'per_sample' (the noise of data sample ``i`` at iteration ``t`` is a pure function
+            of ``(train_noise_seed, t, i)``: the same whatever the number of processes, so that
+            W processes with batch B train exactly as one with batch W*B; the rest of the
+            step's randomness, e.g. LabelMix's per-class bits, comes from the global RNG seeded
+            with ``(train_noise_seed, t)``, the same on every rank). 'per_sample' needs the
+            data samples' ``sample_idx`` (set by the data sets).
+        train_noise_seed: the seed of 'per_sample' training noise.
         num_eval_samples: images generated per label map in val/test (diversity metrics use >1).
         transfer: config of a transfer strategy (``TRANSFER_STRATEGIES``, e.g.
             ``dict(type='CAT', source_checkpoint=...)``); None trains G and D as built.
@@ -64,10 +95,12 @@ class ConditionalGANSynthesizer(BaseModel):
 
     def __init__(self, generator, discriminator=None, data_preprocessor=None, ema_momentum=1e-4,
                  ema_start_iter=0, nonfinite='raise', eval_seed=0, num_eval_samples=1,
-                 transfer=None, init_cfg=None):
+                 train_noise='random', train_noise_seed=0, transfer=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        if train_noise not in ('random', 'per_sample'):
+            raise ValueError(f"train_noise must be 'random' or 'per_sample', got {train_noise!r}")
         # the strategy first: it checks its source checkpoint and data before the (large) build
         transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
                     else transfer)
@@ -91,6 +124,9 @@ class ConditionalGANSynthesizer(BaseModel):
         self.nonfinite = nonfinite
         self.eval_seed = eval_seed
         self.num_eval_samples = num_eval_samples
+        self.train_noise = train_noise
+        self.train_noise_seed = int(train_noise_seed)
+        self._step = None  # (iteration, sample ids, noise draws so far) inside train_step
 
     # ------------------------------------------------------------------ what subclasses define
     def discriminator_loss(self, inputs):
@@ -122,13 +158,17 @@ class ConditionalGANSynthesizer(BaseModel):
         """Noise ``Tensor[B, z_dim]`` (None if the generator takes none).
 
         With ``sample_ids`` the noise of sample ``i`` is a pure function of
-        ``(eval_seed, i)``: fixed inputs across iterations and runs.
+        ``(eval_seed, i)``: fixed inputs across iterations and runs. Without them it is random,
+        except inside a training step with ``train_noise='per_sample'`` for a batch of the
+        step's size (e.g. a transfer strategy's extra noise): then it is per-sample noise too.
         """
         z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
         if not z_dim:
             return None
         device = device or next(self.parameters()).device
         if sample_ids is None:
+            if self._step is not None and batch_size == len(self._step[1]):
+                return self._per_sample_training_noise(device)
             return torch.randn(batch_size, z_dim, device=device)
         rows = []
         for i in sample_ids:
@@ -149,8 +189,54 @@ class ConditionalGANSynthesizer(BaseModel):
         return 1.0 if self.transfer is None else float(self.transfer.adversarial_weight)
 
     def training_noise(self, inputs):
-        """The generator's noise in a training step: the strategy's, else None (random)."""
-        return None if self.transfer is None else self.transfer.generator_noise(self, inputs)
+        """The generator's noise in a training step: the strategy's if it has one; else
+        per-sample noise (``train_noise='per_sample'``) or None (the generator draws it)."""
+        z = None if self.transfer is None else self.transfer.generator_noise(self, inputs)
+        if z is None and self._step is not None and self.train_noise == 'per_sample':
+            z = self._per_sample_training_noise(inputs['seg'].device)
+        return z
+
+    def _per_sample_training_noise(self, device):
+        """``Tensor[B, z_dim]``: row ``k`` a function of (seed, iteration, sample id, draw).
+
+        ``draw`` counts the noise batches drawn so far in this step (D's update, G's update,
+        ...), so that every call gets fresh noise, identically on every rank.
+        """
+        z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
+        if not z_dim:
+            return None
+        iteration, ids, draw = self._step
+        self._step = (iteration, ids, draw + 1)
+        rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(
+            mix_seed(self.train_noise_seed, iteration, i, draw))) for i in ids]
+        return torch.stack(rows).to(device)
+
+    @contextlib.contextmanager
+    def _training_randomness(self, inputs):
+        """Set up the step's randomness: with ``train_noise='per_sample'`` the per-sample noise
+        state, and the global RNG (forked, restored afterwards) seeded by (seed, iteration)."""
+        if self.train_noise != 'per_sample':
+            yield
+            return
+        ids = inputs.get('sample_idx')
+        if ids is None or bool((ids < 0).any()):
+            got = 'no data samples' if ids is None else f'sample_idx {ids.tolist()} (-1: none)'
+            raise ValueError("train_noise='per_sample' needs every data sample's sample_idx "
+                             '(its index in the data set, which MMEngine data sets put in the '
+                             f"metainfo); got {got}. Use train_noise='random' for data without "
+                             'indices.')
+        iteration = int(MessageHub.get_current_instance().get_info('iter', 0))
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            seed = mix_seed(self.train_noise_seed, iteration)
+            torch.random.default_generator.manual_seed(seed)
+            if devices:
+                torch.cuda.manual_seed(seed)
+            self._step = (iteration, [int(i) for i in ids.tolist()], 0)
+            try:
+                yield
+            finally:
+                self._step = None
 
     def transfer_losses(self, part, inputs, fake):
         """The transfer strategy's extra loss terms for ``part`` (empty without a strategy)."""
@@ -195,12 +281,15 @@ class ConditionalGANSynthesizer(BaseModel):
             inputs['sample_idx'] = torch.tensor(
                 [ds.metainfo.get('sample_idx', -1) for ds in samples], device=inputs['seg'].device)
         log_vars = {}
-        if self.adversarial_weight > 0:  # no adversarial term, no discriminator to train
-            log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
-                                         self.discriminator_loss, inputs))
-        with frozen(self.discriminator):
-            log_vars.update(self._update(optim_wrapper['generator'], self.generator,
-                                         self.generator_loss, inputs))
+        # under DDP (SeparateDistributedDataParallel) self.generator / self.discriminator are
+        # the DDP wrappers: calling them (in the losses) makes backward average the gradients
+        with self._training_randomness(inputs):
+            if self.adversarial_weight > 0:  # no adversarial term, no discriminator to train
+                log_vars.update(self._update(optim_wrapper['discriminator'], self.discriminator,
+                                             self.discriminator_loss, inputs))
+            with frozen(self.discriminator), no_grad_sync(self.discriminator):
+                log_vars.update(self._update(optim_wrapper['generator'], self.generator,
+                                             self.generator_loss, inputs))
         log_vars.pop('loss', None)
         if self.generator_ema is not None:
             iteration = MessageHub.get_current_instance().get_info('iter', 0)

@@ -22,8 +22,8 @@ model = dict(
 )
 transfer_iters = 200
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=transfer_iters, val_interval=transfer_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='GenValLoop')  # metrics' prepare() first: cached real FID/KID features
+test_cfg = dict(type='GenTestLoop')
 default_hooks = dict(checkpoint=dict(interval=transfer_iters, max_keep_ckpts=1),
                      logger=dict(interval=20))
 custom_hooks = [dict(type='SampleGridHook', interval=100, num_samples=8, num_noises=2),

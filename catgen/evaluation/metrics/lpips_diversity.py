@@ -1,0 +1,95 @@
+"""LPIPS diversity: how different the outputs for one label map and different noise are."""
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+
+from catgen.registry import METRICS
+
+from ..lpips_model import LPIPSModel, resolve_backbone_path
+
+
+def fake_images(ds):
+    """The generated images of one predict-mode sample: ``uint8 Tensor[K, 3, H, W]``."""
+    fake = ds['fake_img'] if isinstance(ds, dict) else getattr(ds, 'fake_img', None)
+    if fake is None:
+        raise KeyError('The data sample has no fake_img: the metric needs the synthesizer\'s '
+                       'predict-mode outputs (val_evaluator / test_evaluator of a synthesizer).')
+    fake = torch.as_tensor(np.asarray(fake) if not torch.is_tensor(fake) else fake)
+    if fake.ndim == 3:
+        fake = fake[None]
+    if fake.ndim != 4 or fake.shape[1] != 3:
+        raise ValueError(f'fake_img must be [3, H, W] or [K, 3, H, W], got {tuple(fake.shape)}.')
+    return fake
+
+
+@METRICS.register_module()
+class LPIPSDiversity(BaseMetric):
+    """Mean LPIPS between the outputs generated for the same label map with different noise.
+
+    For each label map, the synthesizer's ``K = model.num_eval_samples`` outputs (``fake_img``
+    ``uint8 [K, 3, H, W]``) give ``K (K - 1) / 2`` pairs; the map's score is the mean LPIPS over
+    them, and ``lpips_diversity`` is the mean over maps (higher = more diverse; 0 when the
+    generator ignores its noise). LPIPS is computed in :meth:`process`, batch by batch (so
+    nothing but one number per map is kept, and ranks share the work), on images in ``[-1, 1]``
+    at their own size unless ``resize`` is set (see :mod:`catgen.evaluation.lpips_model`).
+
+    Outputs (with the default prefix): ``diversity/lpips_diversity`` (float) and
+    ``diversity/lpips_diversity_maps`` (number of label maps).
+
+    Args:
+        net: LPIPS backbone, ``'alex'`` (default, as OASIS and most SIS papers) or ``'vgg'``.
+        backbone_path: local torchvision checkpoint of the backbone; ``None``: torchvision's cache
+            file (``torch.hub.get_dir()/checkpoints/alexnet-owt-7be5be79.pth`` for AlexNet).
+            Checked when the metric is built.
+        resize: ``None`` or an int / ``(h, w)`` to resize images to before LPIPS.
+        batch_size: images per backbone forward.
+        device: where LPIPS runs; ``None``: CUDA when available, else CPU.
+        prefix: metric name prefix (default ``'diversity'``).
+        collect_device: ``'cpu'`` or ``'gpu'`` for gathering results across processes.
+    """
+
+    default_prefix = 'diversity'
+
+    def __init__(self, net='alex', backbone_path=None, resize=None, batch_size=32, device=None,
+                 prefix=None, collect_device='cpu'):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.net = net
+        self.backbone_path = resolve_backbone_path(net, backbone_path)  # fail early
+        self.resize = resize
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+
+    @property
+    def model(self):
+        """The :class:`LPIPSModel`, built on first use."""
+        if self._model is None:
+            self._model = LPIPSModel(self.net, self.backbone_path, device=self.device,
+                                     batch_size=self.batch_size, resize=self.resize)
+        return self._model
+
+    def process(self, data_batch, data_samples):
+        fakes = [fake_images(ds) for ds in data_samples]
+        if not fakes:
+            return
+        small = [f.shape[0] for f in fakes if f.shape[0] < 2]
+        if small:
+            raise ValueError(
+                f'LPIPSDiversity needs at least 2 generated images per label map, got '
+                f'{small[0]}: set model.num_eval_samples=K (K >= 2, e.g. 10) in the config so '
+                f'that the synthesizer draws K noises per map.')
+        emb = self.model.embed(torch.cat(fakes))
+        start = 0
+        for fake in fakes:
+            k = fake.shape[0]
+            d = LPIPSModel.pdist(emb[start:start + k])
+            start += k
+            iu = torch.triu_indices(k, k, offset=1)
+            self.results.append(float(d[iu[0], iu[1]].mean()))
+
+    def compute_metrics(self, results):
+        if not results:
+            print_log('LPIPSDiversity: no samples were processed.', logger='current')
+            return dict(lpips_diversity=float('nan'), lpips_diversity_maps=0)
+        return dict(lpips_diversity=float(np.mean(results)), lpips_diversity_maps=len(results))
