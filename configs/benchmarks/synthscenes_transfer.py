@@ -33,12 +33,19 @@ num_eval_samples = 1
 options = dict(train_dataloader=dict(num_workers=0))
 target_segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
                         checkpoint='work_dirs/segmenters/fcn_synthscenes-target/iter_2000.pth')
+# FID/KID in the feature space of the target segmenter (no Inception weights offline): reported
+# as fid_seg-fcn_synthscenes-target / kid_seg-..., NOT comparable with the standard FID.
+seg_features = dict(type='SegmenterFeatureExtractor', **target_segmenter)
 evaluator = [
+    dict(type='FID', feature_extractor=seg_features),
+    dict(type='KID', feature_extractor=seg_features, subset_size=100),
     dict(type='SegmentationMIoU', **target_segmenter, label_offset=1, per_class=False),
     dict(type='AppearanceDistance', num_classes=12),
     dict(type='ClassColorDistance', num_classes=12),
 ]
 metrics = [
+    dict(key='fid_seg-fcn_synthscenes-target', name='FID (segmenter features)',
+         lower_is_better=True),
     dict(key='seg/mIoU', name='mIoU', lower_is_better=False),
     dict(key='appearance/mean', name='appearance dist', lower_is_better=True),
     dict(key='color/mean_dist', name='colour dist', lower_is_better=True),

@@ -106,19 +106,18 @@ def worker(dirs, batch_size):
 def _tqdm_seconds(stderr):
     """Elapsed whole seconds of each finished tqdm bar in ``stderr``.
 
-    Without a terminal tqdm redraws a bar with ``\r`` and ends it with ``\n``: the last
-    ``n/n [mm:ss<...`` of each line is one finished bar.
+    Without a terminal tqdm prints every refresh of a bar (``0/N [00:00<?`` first, then
+    ``n/N [mm:ss<...``, the finished state possibly twice): a bar starts at ``0/N`` and its time
+    is the last elapsed value printed at ``N/N``.
     """
     values = []
-    for line in stderr.split('\n'):
-        found = None
-        for m in re.finditer(r'(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<', line):
-            n, total, h, mm, ss = m.groups()
-            if n == total:
-                found = int(h or 0) * 3600 + int(mm) * 60 + int(ss)
-        if found is not None:
-            values.append(found)
-    return values
+    for m in re.finditer(r'(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<', stderr):
+        n, total, h, mm, ss = m.groups()
+        if n == '0' or not values:
+            values.append(None)
+        if n == total:
+            values[-1] = int(h or 0) * 3600 + int(mm) * 60 + int(ss)
+    return [v for v in values if v is not None]
 
 
 def prepare_folders(args, tmp):

@@ -9,8 +9,9 @@ with ``S = F F^T`` for any factor ``F``, the non-zero eigenvalues of ``S_f S_r``
 singular values of ``F_f^T F_r``, so ``tr sqrt(S_f S_r) = ||F_f^T F_r||_*`` (nuclear norm)
 ``= tr sqrt(F_r^T S_f F_r)``. The centred features scaled by ``1/sqrt(n-1)`` are such a factor
 (``D x n``), so with fewer images than dimensions only an ``n_f x n_r`` SVD is needed; otherwise
-one symmetric eigendecomposition gives the factor. It agrees with pytorch-fid to ~1e-7
-(relative) and also where ``S_f S_r`` is singular (fewer images than 2048).
+one symmetric eigendecomposition gives the factor. On the same features it agrees with
+pytorch-fid's ``calculate_frechet_distance`` to ~1e-7 (relative), also where ``S_f S_r`` is
+singular (fewer images than 2048), in milliseconds instead of tens of seconds.
 """
 import numpy as np
 

@@ -92,6 +92,11 @@ class KID(BaseFeatureMetric):
     name>`` with any other extractor (see :class:`~catgen.evaluation.metrics.FID`). Values are
     raw MMD^2 (not multiplied by 1000).
 
+    With ``subset_size`` >= the number of images on both sides and equal counts (e.g. 500
+    generated vs 500 real), every subset is the whole set reordered: ``kid`` is then the
+    unbiased MMD^2 of the full sets and ``kid_std`` is 0; pass a smaller ``subset_size`` (e.g.
+    100) for a spread.
+
     Args:
         num_subsets: number of random subsets (100, as torch-fidelity).
         subset_size: images per side per subset (1000; clipped to the images available).
