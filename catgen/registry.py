@@ -63,11 +63,11 @@ class CatgenRegistry(Registry):
                 f'must be imported first, e.g. custom_imports=dict(imports=["my_plugin"]).')
 
 
-def _child(name, parent, location):
-    return CatgenRegistry(name, parent=parent, scope='catgen', locations=[location])
+def _child(name, parent, *locations):
+    return CatgenRegistry(name, parent=parent, scope='catgen', locations=list(locations))
 
 
-MODELS = _child('model', MMENGINE_MODELS, 'catgen.models')
+MODELS = _child('model', MMENGINE_MODELS, 'catgen.models', 'catgen.evaluation.feature_extractors')
 MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'catgen.engine')
 DATASETS = _child('dataset', MMENGINE_DATASETS, 'catgen.datasets')
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'catgen.datasets')
