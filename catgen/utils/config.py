@@ -190,20 +190,27 @@ def _check_new_key(parent, name, key, where, path):
 def apply_amp(cfg):
     """Switch every optimizer wrapper of ``cfg.optim_wrapper`` to mixed precision.
 
-    A GAN config holds one wrapper per part (generator, discriminator); each becomes an
-    :class:`~catgen.engine.optimizers.AutocastOptimWrapper` (bf16 on CPU, fp16 with dynamic
-    loss scaling on GPU). A plain single-wrapper config is switched as a whole.
+    A GAN config holds one wrapper per part (generator, discriminator); each is switched. With
+    CUDA, MMEngine's own ``AmpOptimWrapper`` (fp16 autocast with dynamic loss scaling); without,
+    catgen's :class:`~catgen.engine.optimizers.AutocastOptimWrapper` in bf16 (MMEngine's
+    wrapper asserts a GPU). A plain single-wrapper config is switched as a whole.
     """
+    import torch
     ow = cfg.optim_wrapper
     parts = [k for k, v in ow.items() if isinstance(v, dict) and 'optimizer' in v]
     targets = [ow[k] for k in parts] if parts else [ow]
     for target in targets:
-        if target.get('type', 'OptimWrapper') in ('OptimWrapper', 'AutocastOptimWrapper'):
-            target['type'] = 'AutocastOptimWrapper'
-            target.setdefault('dtype', 'auto')
-        else:
-            raise ValueError(f'--amp: cannot switch optim wrapper type {target["type"]!r} to '
+        kind = target.get('type', 'OptimWrapper')
+        if kind not in ('OptimWrapper', 'AutocastOptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp: cannot switch optim wrapper type {kind!r} to '
                              'mixed precision; use OptimWrapper in the config.')
+        if kind == 'OptimWrapper':
+            if torch.cuda.is_available():
+                target['type'] = 'AmpOptimWrapper'
+                target.setdefault('loss_scale', 'dynamic')
+            else:
+                target['type'] = 'AutocastOptimWrapper'
+                target.setdefault('dtype', 'auto')
     return cfg
 
 
