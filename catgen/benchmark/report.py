@@ -151,12 +151,14 @@ def plot(table, bench_cfg, out_dir):
             stds = np.array([table[(s, k)][c['key']][1] for k in xs])
             ax.errorbar(xs, means, yerr=stds, marker='o', capsize=3, label=s)
         ax.set_xscale('log')
+        ax.minorticks_off()
         ax.set_xticks(all_shots)
         ax.set_xticklabels([str(k) for k in all_shots])
         ax.set_xlabel('shots')
         ax.set_title(f'{c["name"]} ({"lower" if c["lower_is_better"] else "higher"} is better)',
                      fontsize=9)
-    axes[0][-1].legend(fontsize=7, loc='best')
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc='center left', bbox_to_anchor=(1.0, 0.5))
     path = osp.join(out_dir, 'metric_vs_shots.png')
     _save_fig(fig, path)
     plt.close(fig)
@@ -193,7 +195,11 @@ def write_report(runs, bench_cfg, out_dir):
                  checks=osp.join(out_dir, 'checks.json'))
     write_csv(records, bench_cfg, paths['csv'])
     missing = [r.name for r in runs if not r.finished()]
-    note = (f'\n{len(missing)} run(s) not finished: {", ".join(missing)}\n' if missing else '')
+    own = [r for r in records if not r.get('reused_from')]
+    total = sum(float(r['train_s']) + float(r['test_s']) for r in own)
+    note = (f'Time of the {len(own)} runs (training + evaluation subprocesses, reused results '
+            f'not counted): {total / 60:.1f} min.\n')
+    note += (f'\n{len(missing)} run(s) not finished: {", ".join(missing)}\n' if missing else '')
     write_text_atomic(paths['md'], md + note)
     write_text_atomic(paths['checks'], json.dumps(verdicts, indent=2) + '\n')
     paths['plots'] = plot(table, bench_cfg, out_dir)
