@@ -19,7 +19,7 @@ from mmengine.runner.loops import _parse_losses
 
 from catgen.registry import LOOPS
 
-__all__ = ['GenValLoop', 'GenTestLoop', 'prepare_metrics']
+__all__ = ['GenValLoop', 'GenTestLoop', 'prepare_metrics', 'run_gen_loop']
 
 
 def prepare_metrics(evaluator, model, dataloader):
@@ -36,9 +36,43 @@ def prepare_metrics(evaluator, model, dataloader):
     return prepared
 
 
+def _progress(dataloader, stage):
+    """``dataloader`` with a progress bar of the sampling (main process, terminal only)."""
+    import sys
+
+    from mmengine.dist import is_main_process
+    from tqdm import tqdm
+    return tqdm(dataloader, desc=f'{stage}: generating and measuring', total=len(dataloader),
+                unit='batch', leave=False,
+                disable=not (is_main_process() and sys.stderr.isatty()))
+
+
+def run_gen_loop(loop, stage, losses):
+    """The body of MMEngine's ``ValLoop.run`` / ``TestLoop.run`` (``stage`` 'val' or 'test',
+    ``losses`` the loop's loss dict) with the prepare step and a progress bar."""
+    runner = loop.runner
+    runner.call_hook(f'before_{stage}')
+    runner.call_hook(f'before_{stage}_epoch')
+    runner.model.eval()
+    prepare_metrics(loop.evaluator, runner.model, loop.dataloader)
+
+    losses.clear()
+    for idx, data_batch in enumerate(_progress(loop.dataloader, stage)):
+        loop.run_iter(idx, data_batch)
+
+    metrics = loop.evaluator.evaluate(len(loop.dataloader.dataset))
+    if losses:
+        metrics.update(_parse_losses(losses, stage))
+
+    runner.call_hook(f'after_{stage}_epoch', metrics=metrics)
+    runner.call_hook(f'after_{stage}')
+    return metrics
+
+
 @LOOPS.register_module()
 class GenValLoop(ValLoop):
-    """MMEngine's ``ValLoop`` that first calls ``prepare(model, dataloader)`` on the metrics.
+    """MMEngine's ``ValLoop`` that first calls ``prepare(model, dataloader)`` on the metrics
+    and shows a progress bar over the sampling.
 
     Args:
         runner: the Runner.
@@ -49,27 +83,13 @@ class GenValLoop(ValLoop):
 
     def run(self):
         """Launch validation (as ``ValLoop.run`` with the prepare step)."""
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
-        self.runner.model.eval()
-        prepare_metrics(self.evaluator, self.runner.model, self.dataloader)
-
-        self.val_loss.clear()
-        for idx, data_batch in enumerate(self.dataloader):
-            self.run_iter(idx, data_batch)
-
-        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
-        if self.val_loss:
-            metrics.update(_parse_losses(self.val_loss, 'val'))
-
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
-        return metrics
+        return run_gen_loop(self, 'val', self.val_loss)
 
 
 @LOOPS.register_module()
 class GenTestLoop(TestLoop):
-    """MMEngine's ``TestLoop`` that first calls ``prepare(model, dataloader)`` on the metrics.
+    """MMEngine's ``TestLoop`` that first calls ``prepare(model, dataloader)`` on the metrics
+    and shows a progress bar over the sampling.
 
     Args:
         runner: the Runner.
@@ -80,19 +100,4 @@ class GenTestLoop(TestLoop):
 
     def run(self):
         """Launch the test (as ``TestLoop.run`` with the prepare step)."""
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        self.runner.model.eval()
-        prepare_metrics(self.evaluator, self.runner.model, self.dataloader)
-
-        self.test_loss.clear()
-        for idx, data_batch in enumerate(self.dataloader):
-            self.run_iter(idx, data_batch)
-
-        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
-        if self.test_loss:
-            metrics.update(_parse_losses(self.test_loss, 'test'))
-
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+        return run_gen_loop(self, 'test', self.test_loss)
