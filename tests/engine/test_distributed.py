@@ -271,10 +271,9 @@ def test_two_processes_train_as_one_process_with_the_global_batch(tiny_oasis_cfg
                                               dict(type='PackSISInputs')],
         # noise of sample i at iteration t independent of the rank layout
         'model.train_noise': 'per_sample',
-        # LabelMix draws one bit per class *present in the (local) batch*: with different
-        # classes on the two ranks the masks cannot equal the global batch's (see
-        # docs/distributed.md); the rest of the loss is checked here.
-        'model.labelmix_weight': 0.0,
+        # LabelMix on (official weight 10): one bit per class id from the step's RNG, shared
+        # by the ranks under train_noise='per_sample', so the ranks' masks are the global one's
+        'model.labelmix_weight': 10.0,
         # SGD: Adam turns float rounding in gradients that are zero in exact arithmetic
         # (conv biases before BatchNorm) into +-lr steps, which no tolerance can compare
         'optim_wrapper.generator.optimizer': dict(_delete_=True, type='SGD', lr=0.01),

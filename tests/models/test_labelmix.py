@@ -67,3 +67,21 @@ def test_loss_value_and_gradients():
     assert torch.allclose(loss, expected)
     loss.backward()
     assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (d_mixed, d_real, d_fake))
+
+
+def test_labelmix_with_num_classes_draws_one_bit_per_class_id():
+    """num_classes: the bit of class c depends on c and the RNG only, not on the batch."""
+    torch.manual_seed(0)
+    fake, real = torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)
+    label = torch.randint(0, 6, (2, 8, 8))
+    full = generate_labelmix(label, fake, real, generator=torch.Generator().manual_seed(5),
+                             num_classes=6)[1]
+    # each half of the batch, with the same RNG, gets the global batch's mask
+    for i in range(2):
+        part = generate_labelmix(label[i:i + 1], fake[i:i + 1], real[i:i + 1],
+                                 generator=torch.Generator().manual_seed(5), num_classes=6)[1]
+        assert torch.equal(part, full[i:i + 1])
+    bits = torch.randint(0, 2, (6,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(full[:, 0].long(), bits[label])
+    with pytest.raises(ValueError, match='num_classes=6'):
+        generate_labelmix(label + 1, fake, real, num_classes=6)

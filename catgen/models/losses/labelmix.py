@@ -8,11 +8,14 @@ import torch
 import torch.nn.functional as F
 
 
-def generate_labelmix(label, fake, real, generator=None):
+def generate_labelmix(label, fake, real, generator=None, num_classes=None):
     """Mix real and fake images with a random per-class binary mask.
 
     Every class present in the batch draws one bit (shared by all images of the batch, as in the
-    official code); the mask is that bit at every pixel of the class.
+    official code); the mask is that bit at every pixel of the class. With ``num_classes``, one
+    bit is drawn for every class id instead, indexed by id: the same distribution, but the bit of
+    class c no longer depends on which other classes the batch holds, so processes that see
+    different parts of a global batch (DDP) draw the global batch's mask from a shared RNG.
 
     Args:
         label: LongTensor[B, H, W] of class ids, or Tensor[B, C, H, W] one-hot (argmax is taken).
@@ -20,6 +23,8 @@ def generate_labelmix(label, fake, real, generator=None):
         real: Tensor[B, 3, H, W], real images.
         generator: optional torch.Generator for the bits (for determinism); its device is used
             to draw them.
+        num_classes: None (a bit per class present, official) or the size of the label space
+            (a bit per class id).
 
     Returns:
         (mixed, mask): mixed = mask * real + (1 - mask) * fake, Tensor[B, 3, H, W];
@@ -34,11 +39,17 @@ def generate_labelmix(label, fake, real, generator=None):
     if label.shape[-2:] != real.shape[-2:] or fake.shape != real.shape:
         raise ValueError(f'label {tuple(label.shape)}, fake {tuple(fake.shape)} and real '
                          f'{tuple(real.shape)} must share B, H, W')
-    classes = torch.unique(label)
     draw_device = generator.device if generator is not None else label.device
-    bits = torch.randint(0, 2, (classes.numel(),), generator=generator, device=draw_device)
-    lut = torch.zeros(int(classes.max()) + 1, dtype=torch.long, device=label.device)
-    lut[classes] = bits.to(label.device)
+    if num_classes is not None:
+        if int(label.max()) >= num_classes:
+            raise ValueError(f'label id {int(label.max())} >= num_classes={num_classes}')
+        lut = torch.randint(0, 2, (num_classes,), generator=generator,
+                            device=draw_device).to(label.device)
+    else:
+        classes = torch.unique(label)
+        bits = torch.randint(0, 2, (classes.numel(),), generator=generator, device=draw_device)
+        lut = torch.zeros(int(classes.max()) + 1, dtype=torch.long, device=label.device)
+        lut[classes] = bits.to(label.device)
     mask = lut[label].unsqueeze(1).to(real.dtype)
     mixed = mask * real + (1 - mask) * fake
     return mixed, mask

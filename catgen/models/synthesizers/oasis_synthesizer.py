@@ -42,7 +42,7 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
         losses = dict(loss_d_fake=self.loss(out_fake, seg, for_real=False),
                       loss_d_real=self.loss(out_real, seg, for_real=True))
         if self.labelmix_weight > 0:
-            mixed, mask = generate_labelmix(label, fake, real)
+            mixed, mask = generate_labelmix(label, fake, real, num_classes=seg.shape[1])
             out_mixed = self.discriminator(mixed)
             losses['loss_d_labelmix'] = self.labelmix_weight * labelmix_loss(
                 out_mixed, out_real, out_fake, mask)
