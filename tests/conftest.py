@@ -44,6 +44,24 @@ def tiny_synthscenes(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='module')
+def alex_file(tmp_path_factory):
+    """torchvision-layout AlexNet checkpoint with seeded random weights (for LPIPS)."""
+    import math
+
+    import torchvision
+    with torch.device('meta'):
+        model = torchvision.models.alexnet()
+    features = model.features.to_empty(device='cpu')
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in features.parameters():
+            p.normal_(0, math.sqrt(2 / p[0].numel()) if p.ndim > 1 else 0.1, generator=g)
+    path = tmp_path_factory.mktemp('lpips') / 'alexnet-owt-7be5be79.pth'
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
+    return path
+
+
 def tiny_oasis_options(data_root, work_dir, max_iters=2, checkpoint_interval=2):
     """--cfg-options that shrink configs/oasis/oasis_synthscenes-source.py to a seconds-long run."""
     return {

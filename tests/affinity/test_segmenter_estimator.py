@@ -5,6 +5,8 @@ Every pixel's red value encodes a source class (``R = 20 * k``); a fake segmente
 codes painted into its region.
 """
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,9 @@ from PIL import Image
 
 from catgen.affinity import AffinityMatrix, SegmenterAffinity
 from catgen.registry import AFFINITY_ESTIMATORS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_mmseg import tiny_mmseg  # noqa: E402
 
 SOURCE = ['grass', 'water', 'sand', 'flower']
 TARGET = ['lawn', 'shore', 'meadow', 'lava']
@@ -192,40 +197,13 @@ def test_registered_and_built_from_config(coded):
     assert isinstance(est, SegmenterAffinity) and est.min_confidence == 0.3
 
 
-TINY_MMSEG = """
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=[120.0, 110.0, 100.0],
-                           std=[60.0, 50.0, 40.0], bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
-    backbone=dict(type='UNet', in_channels=3, base_channels=4, num_stages=2, strides=(1, 1),
-                  enc_num_convs=(1, 1), dec_num_convs=(1,), downsamples=(True,),
-                  enc_dilations=(1, 1), dec_dilations=(1,), norm_cfg=norm_cfg),
-    decode_head=dict(type='FCNHead', in_channels=4, in_index=1, channels=4, num_convs=1,
-                     concat_input=False, num_classes=4, norm_cfg=norm_cfg, align_corners=False),
-    train_cfg=dict(), test_cfg=dict(mode='whole'))
-"""
-
-
 def test_mmseg_segmenter_matches_mmseg_own_inference(coded, tmp_path):
     """A tiny mmseg model with random weights: the estimator's histograms equal those of the
     predictions mmseg makes itself (its LoadImageFromFile + PackSegInputs + test_step), with the
     checkpoint's class order mapped onto the source order."""
-    from catgen.utils.setup_env import guarded_default_scope, init_mmseg_model
-    cfg = tmp_path / 'tiny_mmseg.py'
-    cfg.write_text(TINY_MMSEG)
-    with guarded_default_scope(None):
-        from mmengine.config import Config
-        from mmengine.registry import init_default_scope
-        from mmseg.registry import MODELS
-        init_default_scope('mmseg')
-        torch.manual_seed(0)
-        model = MODELS.build(Config.fromfile(cfg).model)
+    from catgen.utils.setup_env import init_mmseg_model
     model_classes = ['sand', 'grass', 'flower', 'water']          # another order than SOURCE
-    ckpt = tmp_path / 'tiny.pth'
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': {'classes': model_classes}}}, ckpt)
+    cfg, ckpt = tiny_mmseg(tmp_path, 4, model_classes)
     est = SegmenterAffinity(segmenter=dict(type='mmseg', config=str(cfg), checkpoint=str(ckpt)),
                             dataset=_dataset(coded), cache_dir=tmp_path / 'c', progress=False,
                             zero_row='uniform')
@@ -253,7 +231,7 @@ def test_mmseg_segmenter_matches_mmseg_own_inference(coded, tmp_path):
         np.testing.assert_allclose(m.row(name), counts[t] / counts[t].sum(), atol=1e-12)
 
     bad = tmp_path / 'bad.pth'
-    torch.save({'state_dict': model.state_dict(),
+    torch.save({'state_dict': torch.load(ckpt, weights_only=True)['state_dict'],
                 'meta': {'dataset_meta': {'classes': ['sand', 'grass', 'tulip', 'water']}}}, bad)
     with pytest.raises(ValueError, match=r"\['tulip'\] are not source classes.*class_map"):
         SegmenterAffinity(segmenter=dict(type='mmseg', config=str(cfg), checkpoint=str(bad)),

@@ -3,39 +3,19 @@ checkpoint and last_checkpoint intact and nothing truncated under a final name."
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.fileio.backends import local_backend
-from mmengine.model import BaseModel
-from torch.utils.data import Dataset
 
 from catgen.engine.hooks import AtomicCheckpointHook
 from catgen.utils.checkpoint import safe_load
 from catgen.utils.io import temporary_path
 from catgen.utils.setup_env import guarded_default_scope
 
-
-class ToyModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(3, 1)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.lin(inputs).squeeze(-1)
-        if mode == 'loss':
-            return {'loss': ((out - labels) ** 2).mean()}
-        return out
-
-
-class ToyData(Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        return dict(inputs=torch.randn(3, generator=g), labels=torch.randn((), generator=g))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from toy_runner import ToyData, ToyModel  # noqa: E402
 
 
 def _runner(work_dir, name, max_iters, hook=None, **runner_kwargs):

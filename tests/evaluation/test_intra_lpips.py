@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torchvision
 from mmengine.evaluator import Evaluator
 from PIL import Image
 
@@ -15,21 +14,6 @@ from catgen.registry import METRICS
 from catgen.structures import SISDataSample
 
 SIZE = 32
-
-
-@pytest.fixture(scope='module')
-def alex_file(tmp_path_factory):
-    """torchvision-layout AlexNet checkpoint with seeded random weights."""
-    with torch.device('meta'):
-        model = torchvision.models.alexnet()
-    features = model.features.to_empty(device='cpu')
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in features.parameters():
-            p.normal_(0, math.sqrt(2 / p[0].numel()) if p.ndim > 1 else 0.1, generator=g)
-    path = tmp_path_factory.mktemp('lpips') / 'alexnet-owt-7be5be79.pth'
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
-    return path
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,9 @@
 """LPIPSDiversity: mean pairwise LPIPS among the K outputs of each label map."""
-import math
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 from mmengine.evaluator import Evaluator
 
 from catgen.evaluation.metrics import LPIPSDiversity
@@ -15,21 +13,6 @@ from catgen.structures import SISDataSample
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'transfer'))
 from tiny_oasis import batch as tiny_batch  # noqa: E402
 from tiny_oasis import synth_cfg  # noqa: E402
-
-
-@pytest.fixture(scope='module')
-def alex_file(tmp_path_factory):
-    """torchvision-layout AlexNet checkpoint with seeded random weights."""
-    with torch.device('meta'):
-        model = torchvision.models.alexnet()
-    features = model.features.to_empty(device='cpu')
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in features.parameters():
-            p.normal_(0, math.sqrt(2 / p[0].numel()) if p.ndim > 1 else 0.1, generator=g)
-    path = tmp_path_factory.mktemp('lpips') / 'alexnet-owt-7be5be79.pth'
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
-    return path
 
 
 def fakes(k, size=32, seed=0):

@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +10,9 @@ from torch import nn
 from catgen.evaluation.metrics import SegmentationMIoU
 from catgen.evaluation.metrics.segmentation_miou import build_label_lut, iou_areas
 from catgen.registry import METRICS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_mmseg import tiny_mmseg  # noqa: E402
 
 
 class CodedSegmenter(nn.Module):
@@ -145,46 +151,6 @@ def test_needs_a_segmenter_and_names_missing_files(tmp_path):
                          checkpoint=str(missing))
 
 
-TINY_MMSEG = """
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=[120.0, 110.0, 100.0],
-                           std=[60.0, 50.0, 40.0], bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
-    backbone=dict(type='UNet', in_channels=3, base_channels=4, num_stages=2, strides=(1, 1),
-                  enc_num_convs=(1, 1), dec_num_convs=(1,), downsamples=(True,),
-                  enc_dilations=(1, 1), dec_dilations=(1,), norm_cfg=norm_cfg),
-    decode_head=dict(type='FCNHead', in_channels=4, in_index=1, channels=4, num_convs=1,
-                     concat_input=False, num_classes={num}, norm_cfg=norm_cfg,
-                     align_corners=False),
-    train_cfg=dict(), test_cfg=dict(mode='whole'))
-"""
-
-
-def tiny_mmseg(tmp_path, num_classes, classes=None, seed=0):
-    """A tiny UNet + FCNHead mmseg segmentor with random weights: (config path, checkpoint)."""
-    from catgen.utils.setup_env import guarded_default_scope
-    cfg = tmp_path / f'tiny_mmseg_{num_classes}.py'
-    cfg.write_text(TINY_MMSEG.replace('{num}', str(num_classes)))
-    with guarded_default_scope(None):
-        from mmengine.config import Config
-        from mmengine.registry import init_default_scope
-        from mmseg.registry import MODELS
-        init_default_scope('mmseg')
-        torch.manual_seed(seed)
-        model = MODELS.build(Config.fromfile(cfg).model)
-    with torch.no_grad():  # give BN non-trivial statistics so that predictions vary
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 2.0)
-    ckpt = tmp_path / f'tiny_{num_classes}.pth'
-    meta = {'dataset_meta': {'classes': classes}} if classes else {}
-    torch.save({'state_dict': model.state_dict(), 'meta': meta}, ckpt)
-    return cfg, ckpt
-
-
 @pytest.mark.slow
 def test_mmseg_segmenter_agrees_with_mmseg_pipeline_and_iou_metric(tmp_path):
     """Generated images written as PNG and run through mmseg's own LoadImageFromFile +
@@ -193,7 +159,7 @@ def test_mmseg_segmenter_agrees_with_mmseg_pipeline_and_iou_metric(tmp_path):
     from mmengine.registry import DefaultScope
     from PIL import Image
     classes = ['sky', 'grass', 'sand']
-    cfg, ckpt = tiny_mmseg(tmp_path, 3, classes)
+    cfg, ckpt = tiny_mmseg(tmp_path, 3, classes, bn_spread=0.5)
     m = METRICS.build(dict(type='SegmentationMIoU', config=str(cfg), checkpoint=str(ckpt),
                            num_classes=4, batch_size=2, progress=False))
     assert DefaultScope.get_current_instance().scope_name == 'catgen'  # guarded
@@ -244,7 +210,7 @@ def test_mmseg_segmenter_agrees_with_mmseg_pipeline_and_iou_metric(tmp_path):
 def test_in_a_runner_test_loop(tiny_oasis_cfg, tmp_path):
     """A catgen synthesizer evaluated by MMEngine's Runner with both metrics from config."""
     from mmengine.runner import Runner
-    cfg, ckpt = tiny_mmseg(tmp_path, 20)
+    cfg, ckpt = tiny_mmseg(tmp_path, 20, bn_spread=0.5)
     tiny_oasis_cfg.test_evaluator = [
         dict(type='SegmentationMIoU', config=str(cfg), checkpoint=str(ckpt), segment_real=True,
              per_class=False, progress=False),

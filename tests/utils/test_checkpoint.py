@@ -1,41 +1,23 @@
 """Safe checkpoint loading: MMEngine resumes, unsafe payloads are refused, mismatches explained."""
 import os
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.model import BaseModel
-from torch.utils.data import Dataset
 
 from catgen.utils.checkpoint import (CheckpointMismatchError, UnsafeCheckpointError,
                                      install_safe_globals, load_state_dict_checked, safe_load)
 from catgen.utils.setup_env import guarded_default_scope, setup_env
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from toy_runner import ToyData, ToyModel  # noqa: E402
+
 # ------------------------------------------------------------------------------ Runner resume
-
-
-class ToyModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(3, 1)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.lin(inputs).squeeze(-1)
-        if mode == 'loss':
-            return {'loss': ((out - labels) ** 2).mean()}
-        return out
-
-
-class ToyData(Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        return dict(inputs=torch.randn(3, generator=g), labels=torch.randn((), generator=g))
 
 
 def _runner(work_dir, name, max_iters, **kwargs):

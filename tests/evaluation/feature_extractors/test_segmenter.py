@@ -1,50 +1,26 @@
 """SegmenterFeatureExtractor: a tiny mmseg UNet+FCN with random weights, built from a config
 file and a local checkpoint; pooled deepest backbone feature through the segmentor's own data
 preprocessor, names and keys, errors."""
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from catgen.evaluation.feature_extractors import SegmenterFeatureExtractor
 from catgen.registry import MODELS
 
-TINY_MMSEG = """
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=[120.0, 110.0, 100.0],
-                           std=[60.0, 50.0, 40.0], bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
-    backbone=dict(type='UNet', in_channels=3, base_channels=4, num_stages=3, strides=(1, 1, 1),
-                  enc_num_convs=(1, 1, 1), dec_num_convs=(1, 1), downsamples=(True, True),
-                  enc_dilations=(1, 1, 1), dec_dilations=(1, 1), norm_cfg=norm_cfg),
-    decode_head=dict(type='FCNHead', in_channels=4, in_index=2, channels=4, num_convs=1,
-                     concat_input=False, num_classes=4, norm_cfg=norm_cfg, align_corners=False),
-    train_cfg=dict(), test_cfg=dict(mode='whole'))
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tiny_mmseg import tiny_mmseg  # noqa: E402
 
 
 @pytest.fixture(scope='module')
 def tiny_segmenter(tmp_path_factory):
     """(config path, checkpoint path) of a tiny mmseg segmentor with seeded random weights."""
-    from catgen.utils.setup_env import guarded_default_scope, setup_env
+    from catgen.utils.setup_env import setup_env
     setup_env()
-    root = tmp_path_factory.mktemp('tiny_seg')
-    cfg = root / 'tiny_unet-fcn.py'
-    cfg.write_text(TINY_MMSEG)
-    with guarded_default_scope(None):
-        from mmengine.config import Config
-        from mmengine.registry import init_default_scope
-        from mmseg.registry import MODELS as MMSEG_MODELS
-        init_default_scope('mmseg')
-        torch.manual_seed(0)
-        model = MMSEG_MODELS.build(Config.fromfile(cfg).model)
-    for m in model.modules():  # non-trivial BatchNorm statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-    ckpt = root / 'tiny.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
-    return cfg, ckpt
+    return tiny_mmseg(tmp_path_factory.mktemp('tiny_seg'), stages=3, bn_spread=0.2,
+                      name='tiny_unet-fcn')
 
 
 def test_pooled_deepest_feature_through_the_segmentors_preprocessor(tiny_segmenter):
