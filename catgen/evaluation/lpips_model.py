@@ -333,6 +333,23 @@ class LPIPSModel:
         return (ex.double() - ey.double()).pow(2).sum(1)
 
 
+class LazyLPIPSMixin:
+    """For metrics: ``self.model``, the :class:`LPIPSModel` built on first use from the
+    metric's ``net``, ``backbone_path``, ``device``, ``batch_size`` and ``resize`` attributes
+    (the backbone file is resolved, i.e. checked, at construction; the model costs time only
+    when the metric first runs)."""
+
+    _model = None
+
+    @property
+    def model(self):
+        """The :class:`LPIPSModel`, built on first use."""
+        if self._model is None:
+            self._model = LPIPSModel(self.net, self.backbone_path, device=self.device,
+                                     batch_size=self.batch_size, resize=self.resize)
+        return self._model
+
+
 def _fix_small(d, a, b, eps=1e-9):
     """Clamp ``d`` at 0 and recompute its entries below ``eps`` as ``|a_i - b_j|^2``."""
     d.clamp_min_(0)

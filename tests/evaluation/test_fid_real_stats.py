@@ -190,8 +190,10 @@ real_images = metric.extractor.images
 for batch in loader:   # "generated" = the inverted real image, per sample
     metric.process(batch, [dict(fake_img=255 - img) for img in batch['inputs']['img']])
 out = metric.evaluate(len(ds))
-print(json.dumps(dict(rank=rank, out=out, real_images=real_images,
-                      has_real=metric.real_features is not None)))
+# one file per rank: both ranks share stdout, where their lines could interleave
+with open(os.path.join({out_dir!r}, f'rank{{rank}}.json'), 'w') as f:
+    json.dump(dict(rank=rank, out=out, real_images=real_images,
+                   has_real=metric.real_features is not None), f)
 dist.destroy_process_group()
 '''
 
@@ -211,7 +213,8 @@ def test_two_processes_rank0_computes_rank1_reads_and_fid_equals_one_process(dat
     helper = str(Path(__file__).resolve().parent / 'feature_extractors')
     script = tmp_path / 'worker.py'
     script.write_text(DIST_WORKER.format(helper=helper, root=str(data_root),
-                                         pipeline=PIPELINE, cache=str(cache)))
+                                         pipeline=PIPELINE, cache=str(cache),
+                                         out_dir=str(tmp_path)))
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -222,8 +225,7 @@ def test_two_processes_rank0_computes_rank1_reads_and_fid_equals_one_process(dat
                            f'--master_port={port}', str(script)], env=env, cwd=repo,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{')]
-    by_rank = {ln['rank']: ln for ln in lines}
+    by_rank = {r: json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1)}
     assert by_rank[0]['real_images'] == 8 and by_rank[1]['real_images'] == 0
     assert by_rank[1]['has_real']                     # read from rank 0's file
     assert len(list(cache.iterdir())) == 1

@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 
 from catgen.registry import METRICS
 
-from ..lpips_model import LPIPSModel, resolve_backbone_path
+from ..lpips_model import LazyLPIPSMixin, LPIPSModel, resolve_backbone_path
 from .lpips_diversity import fake_images
 
 #: a cluster needs this many kept members to have a pairwise LPIPS.
@@ -158,7 +158,7 @@ def load_training_images(paths, size):
 
 
 @METRICS.register_module()
-class IntraLPIPS(BaseMetric):
+class IntraLPIPS(LazyLPIPSMixin, BaseMetric):
     """Intra-cluster LPIPS of the generated images around the training images (few-shot
     diversity, Ojha et al. 2021 / DCL). See :func:`intra_lpips` for the computation.
 
@@ -221,14 +221,6 @@ class IntraLPIPS(BaseMetric):
         self.progress = progress
         self._model = None
         self._train_emb = {}  # (h, w) -> Tensor[M, D]
-
-    @property
-    def model(self):
-        """The :class:`LPIPSModel`, built on first use."""
-        if self._model is None:
-            self._model = LPIPSModel(self.net, self.backbone_path, device=self.device,
-                                     batch_size=self.batch_size, resize=self.resize)
-        return self._model
 
     def train_embeddings(self, size):
         """``Tensor[M, D]``: LPIPS embeddings of the training images at ``size = (h, w)``."""

@@ -6,7 +6,7 @@ from mmengine.logging import print_log
 
 from catgen.registry import METRICS
 
-from ..lpips_model import LPIPSModel, resolve_backbone_path
+from ..lpips_model import LazyLPIPSMixin, LPIPSModel, resolve_backbone_path
 
 
 def fake_images(ds):
@@ -24,7 +24,7 @@ def fake_images(ds):
 
 
 @METRICS.register_module()
-class LPIPSDiversity(BaseMetric):
+class LPIPSDiversity(LazyLPIPSMixin, BaseMetric):
     """Mean LPIPS between the outputs generated for the same label map with different noise.
 
     For each label map, the synthesizer's ``K = model.num_eval_samples`` outputs (``fake_img``
@@ -60,14 +60,6 @@ class LPIPSDiversity(BaseMetric):
         self.batch_size = batch_size
         self.device = device
         self._model = None
-
-    @property
-    def model(self):
-        """The :class:`LPIPSModel`, built on first use."""
-        if self._model is None:
-            self._model = LPIPSModel(self.net, self.backbone_path, device=self.device,
-                                     batch_size=self.batch_size, resize=self.resize)
-        return self._model
 
     def process(self, data_batch, data_samples):
         fakes = [fake_images(ds) for ds in data_samples]
