@@ -1,39 +1,27 @@
 """BSA: only the scales/shifts after each norm and the per-image latents train."""
+import os
+import sys
+
 import pytest
 import torch
 from mmengine.logging import MessageHub
 
 from catgen.engine.optimizers import GANOptimWrapperConstructor
 from catgen.registry import MODELS
-from catgen.structures import SISDataSample
 from catgen.transfer.bsa import BSA, chamfer_to_normal  # noqa: F401 (registers BSA)
 
-SIZE = 32
-
-
-def synth_cfg(n, transfer=None):
-    return dict(
-        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
-        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
-                           channel_multipliers=(1, 2, 2)),
-        transfer=transfer)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import SIZE, save_source, synth_cfg  # noqa: E402
+from tiny_oasis import batch as tiny_batch  # noqa: E402
 
 
 def source_checkpoint(path, n, seed=1):
     """A tiny source synthesizer saved in catgen's checkpoint format."""
-    torch.manual_seed(seed)
-    torch.save({'meta': {'iter': 0}, 'state_dict': MODELS.build(synth_cfg(n)).state_dict()}, path)
-    return str(path)
+    return save_source(path, n, seed)
 
 
 def batch(n, b=3):
-    g = torch.Generator().manual_seed(0)
-    label = torch.randint(1, n, (b, SIZE, SIZE), generator=g)
-    img = torch.randint(0, 256, (b, 3, SIZE, SIZE), generator=g, dtype=torch.uint8)
-    return dict(inputs=dict(img=list(img), label=list(label)),
-                data_samples=[SISDataSample(metainfo=dict(sample_idx=i)) for i in range(b)])
+    return tiny_batch(n, b)
 
 
 def build(n, transfer, lr=1e-2):

@@ -1,4 +1,7 @@
 """FreezeD: the discriminator's first k layers stay bit-identical while everything else moves."""
+import os
+import sys
+
 import pytest
 import torch
 
@@ -7,17 +10,12 @@ from catgen.registry import MODELS
 from catgen.structures import SISDataSample
 from catgen.transfer.freeze_d import FreezeD, frozen_layer_names  # noqa: F401 (registers)
 
-SIZE = 32
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import SIZE, synth_cfg  # noqa: E402
 
 
 def oasis_cfg(n, transfer=None):
-    return dict(
-        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
-        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
-                           channel_multipliers=(1, 2, 2)),
-        ema_momentum=0.5, transfer=transfer)
+    return dict(synth_cfg(n, transfer), ema_momentum=0.5)
 
 
 def spade_cfg(n, transfer=None):

@@ -1,5 +1,7 @@
 """Scratch: nothing is loaded, everything trains; every SynthScenes strategy gets one budget."""
 import glob
+import os
+import sys
 
 import pytest
 import torch
@@ -8,17 +10,12 @@ from mmengine.config import Config
 from catgen.registry import MODELS
 from catgen.transfer.scratch import Scratch  # noqa: F401 (registers)
 
-SIZE = 32
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import synth_cfg  # noqa: E402
 
 
 def oasis_cfg(n, transfer=None):
-    return dict(
-        type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
-        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
-                           channel_multipliers=(1, 2, 2)),
-        ema_momentum=0.5, transfer=transfer)
+    return dict(synth_cfg(n, transfer), ema_momentum=0.5)
 
 
 def test_scratch_keeps_random_init_and_trains_everything(tmp_path):
