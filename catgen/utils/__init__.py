@@ -16,6 +16,7 @@ _EXPORTS = {
     'safe_globals': 'checkpoint',
     'safe_load': 'checkpoint',
     'load_state_dict_checked': 'checkpoint',
+    'read_state_dict': 'checkpoint',
     'UnsafeCheckpointError': 'checkpoint',
     'CheckpointMismatchError': 'checkpoint',
     # mmcv_ops_compat.py
@@ -30,6 +31,11 @@ _EXPORTS = {
     # io.py
     'atomic_write': 'io',
     'write_text_atomic': 'io',
+    # cache.py
+    'file_sha256': 'cache',
+    'FileRef': 'cache',
+    'cache_key': 'cache',
+    'DiskCache': 'cache',
 }
 
 __all__ = sorted(_EXPORTS)

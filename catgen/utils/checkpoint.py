@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 __all__ = ['install_safe_globals', 'safe_globals', 'safe_load', 'load_state_dict_checked',
-           'UnsafeCheckpointError', 'CheckpointMismatchError', 'CorruptCheckpointError']
+           'read_state_dict', 'UnsafeCheckpointError', 'CheckpointMismatchError',
+           'CorruptCheckpointError']
 
 _MAX_LISTED = 10
 
@@ -297,3 +298,85 @@ def _mismatch_message(module, missing, unexpected, mismatched, strict, prefix_hi
                  'the don\'t-care channel) matches the one the checkpoint was trained with')
     lines.append('What to do: ' + '; '.join(hints) + '.')
     return '\n'.join(lines)
+
+
+# ------------------------------------------------------------------------ state dict reading
+#: wrappers an exported checkpoint may nest its weights in, tried in this order.
+STATE_DICT_WRAPPERS = ('state_dict', 'model', 'teacher', 'student')
+
+
+def _key_heads(keys, limit=_MAX_LISTED):
+    """The distinct first dotted components of ``keys`` (e.g. ``['discriminator', 'generator']``)."""
+    heads = sorted({str(k).split('.', 1)[0] + '.' for k in keys})
+    return heads[:limit] + ([f'... and {len(heads) - limit} more'] if len(heads) > limit else [])
+
+
+def read_state_dict(checkpoint, prefix=None, strip_prefixes=('module.',), what='checkpoint',
+                    wrappers=STATE_DICT_WRAPPERS):
+    """The weights (``{name: Tensor}``) of a checkpoint, optionally one sub-module's.
+
+    1. ``checkpoint`` is read with :func:`safe_load` when it is a path;
+    2. the weights are unwrapped from the first of ``wrappers`` that holds a dict
+       (``ckpt['state_dict']`` for MMEngine; ``model`` / ``teacher`` / ``student`` for exported
+       DINO-style files); a dict without any of them is taken as the state dict itself;
+    3. with ``prefix``, only the keys under the first prefix that has any are kept, with that
+       prefix removed (``prefix=('generator_ema.module.', 'generator.')`` prefers the EMA
+       generator and falls back on the plain one);
+    4. each of ``strip_prefixes`` is stripped from the start of every key where present,
+       repeatedly (DDP's ``module.``; nested wrappers give ``module.module.``), before the
+       selection (a wrapped whole model) and after it (a wrapped sub-module).
+
+    Args:
+        checkpoint: str | Path of a ``.pth`` file, or an already loaded checkpoint dict.
+        prefix: None (all keys), a str, or a sequence of str tried in order.
+        strip_prefixes: key prefixes to remove (default DDP's ``module.``), see 4.
+        what: what the checkpoint is, for messages (e.g. ``'OASIS source checkpoint'``).
+        wrappers: the keys under which a checkpoint may nest its weights.
+
+    Returns:
+        ``dict[str, Tensor]`` (a new dict; the tensors are not copied).
+
+    Raises:
+        FileNotFoundError / UnsafeCheckpointError / CorruptCheckpointError: as :func:`safe_load`.
+        ValueError: the checkpoint holds no dict of weights, or no key under any of the
+            prefixes; the message names the file, the prefixes tried and the ones found.
+    """
+    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else f'the {what} dict'
+    ckpt = safe_load(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'The {what} {source} holds a {type(ckpt).__name__}, not a dict of '
+                         f'weights; pass a checkpoint saved with torch.save(model.state_dict()) '
+                         f'or an MMEngine checkpoint with "state_dict".')
+    state = ckpt
+    for wrapper in wrappers or ():
+        if isinstance(ckpt.get(wrapper), dict):
+            state = ckpt[wrapper]
+            break
+    strip = tuple(p for p in (strip_prefixes or ()) if p)
+
+    def stripped(key):
+        key = str(key)
+        changed = True
+        while changed:
+            changed = False
+            for p in strip:
+                if key.startswith(p):
+                    key, changed = key[len(p):], True
+        return key
+
+    # DDP prefixes go first (a whole wrapped model: 'module.generator.x'), and again after the
+    # selection (a wrapped sub-module: 'generator_ema.module.x' under prefix 'generator_ema.')
+    state = {stripped(k): v for k, v in state.items()}
+    if prefix is not None:
+        prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
+        for p in prefixes:
+            picked = {stripped(k[len(p):]): v for k, v in state.items() if k.startswith(p)}
+            if picked:
+                return picked
+        tried = ', '.join(f'"{p}*"' for p in prefixes)
+        found = ', '.join(_key_heads(state)) or 'no keys at all'
+        raise ValueError(f'The {what} {source} holds no {tried} weights (its keys start with '
+                         f'{found}). Pass a checkpoint that has them (e.g. a catgen checkpoint '
+                         f'from tools/train.py), or set prefix= to the key prefix of the part '
+                         f'you want.')
+    return state
