@@ -1,8 +1,10 @@
 """catgen's registries: children of MMEngine's root registries, scope ``catgen``.
 
 Every registry names the package that holds its members in ``locations`` so that building from a
-config imports the right module on demand. Two registries are catgen's own:
-``AFFINITY_ESTIMATORS`` and ``TRANSFER_STRATEGIES``.
+config imports the right module on demand. Three registries are catgen's own:
+``AFFINITY_ESTIMATORS``, ``TRANSFER_STRATEGIES`` and ``PRETRAINED`` (frozen pretrained networks
+shared by affinity estimation and evaluation: mmseg segmenters, the OASIS discriminator as a
+segmenter, timm backbones).
 
 A config ``type`` that no registry knows fails with a :class:`KeyError` that names the registry and
 the closest registered names (see :class:`CatgenRegistry`).
@@ -72,7 +74,7 @@ MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, 'catgen.engine
 DATASETS = _child('dataset', MMENGINE_DATASETS, 'catgen.datasets')
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'catgen.datasets')
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, 'catgen.datasets.transforms')
-METRICS = _child('metric', MMENGINE_METRICS, 'catgen.evaluation')
+METRICS = _child('metric', MMENGINE_METRICS, 'catgen.evaluation', 'catgen.affinity')
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'catgen.evaluation')
 HOOKS = _child('hook', MMENGINE_HOOKS, 'catgen.engine')
 LOOPS = _child('loop', MMENGINE_LOOPS, 'catgen.engine')
@@ -90,3 +92,4 @@ AFFINITY_ESTIMATORS = CatgenRegistry('affinity estimator', scope='catgen',
                                      locations=['catgen.affinity'])
 TRANSFER_STRATEGIES = CatgenRegistry('transfer strategy', scope='catgen',
                                      locations=['catgen.transfer'])
+PRETRAINED = CatgenRegistry('pretrained model', scope='catgen', locations=['catgen.pretrained'])

@@ -23,7 +23,7 @@ __all__ = ['register_all_modules', 'setup_env', 'set_default_scope', 'guarded_de
 # Every package that registers components (the registries' ``locations``) or structures.
 _PACKAGES = ('catgen.structures', 'catgen.models', 'catgen.datasets', 'catgen.datasets.transforms',
              'catgen.engine', 'catgen.evaluation', 'catgen.visualization', 'catgen.affinity',
-             'catgen.transfer')
+             'catgen.pretrained', 'catgen.transfer')
 
 _counter = itertools.count()
 
