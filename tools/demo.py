@@ -33,8 +33,8 @@ SOURCE_DIR = 'work_dirs/oasis_synthscenes-source'
 AFFINITY_DIR = 'work_dirs/affinity_synthscenes_text'
 CAT_CFG = 'configs/cat/oasis_synthscenes_100.py'
 CAT_DIR = 'work_dirs/cat_oasis_synthscenes_100'
-FREE_CFG = 'configs/cat/oasis_synthscenes_training-free.py'
-FREE_DIR = 'work_dirs/cat_oasis_synthscenes_training-free'
+FREE_CFG = 'configs/cat/oasis_synthscenes-training-free.py'
+FREE_DIR = 'work_dirs/cat_oasis_synthscenes-training-free'
 NUM_GRID = 8
 
 

@@ -63,6 +63,8 @@ def build_runner(argv=None):
     transfer = cfg.model.get('transfer') or {}
     if transfer.get('type'):
         from catgen.registry import TRANSFER_STRATEGIES
+        from catgen.utils.config import add_transfer_hook
+        add_transfer_hook(cfg)
         if not getattr(TRANSFER_STRATEGIES.get(transfer['type']), 'requires_training', True):
             raise SystemExit(f'{args.config} uses {transfer["type"]}, which needs no training: '
                              f'evaluate it with `python tools/test.py {args.config} none` or '

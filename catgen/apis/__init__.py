@@ -1,3 +1,7 @@
-from .inference import init_synthesizer, label_to_onehot, synthesize
+from .evaluate import evaluate
+from .inference import (init_synthesizer, label_to_onehot, load_inference_config,
+                        load_trained_weights, synthesize)
+from .synthesize_folder import synthesize_folder
 
-__all__ = ['init_synthesizer', 'label_to_onehot', 'synthesize']
+__all__ = ['evaluate', 'init_synthesizer', 'label_to_onehot', 'load_inference_config',
+           'load_trained_weights', 'synthesize', 'synthesize_folder']

@@ -6,41 +6,95 @@ import torch
 import torch.nn.functional as F
 
 
+def load_inference_config(config, cfg_options=None, has_checkpoint=True):
+    """A config ready to build a model for inference (test, synthesize).
+
+    Checks the file, merges ``cfg_options``, fills in the class count
+    (:func:`catgen.utils.config.fill_num_classes`) and builds ``cfg.model`` for inference
+    (:func:`catgen.utils.config.inference_model_cfg`: a trained checkpoint is the whole model,
+    the transfer strategy, its source checkpoint and its training data are not needed).
+
+    Args:
+        config: a config path (e.g. the one a training run dumped into its work dir) or an
+            :class:`mmengine.Config`.
+        cfg_options: dict of config overrides.
+        has_checkpoint: whether trained weights will be loaded.
+
+    Returns:
+        :class:`mmengine.Config`.
+    """
+    from mmengine.config import Config
+
+    from catgen.utils.config import check_config_file, fill_num_classes, inference_model_cfg
+    if isinstance(config, (str, bytes)) or hasattr(config, '__fspath__'):
+        check_config_file(str(config))
+        config = Config.fromfile(config)
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    fill_num_classes(config)
+    config.model = inference_model_cfg(config.model, has_checkpoint)
+    return config
+
+
+def load_trained_weights(model, checkpoint):
+    """Load a training checkpoint's weights into an inference model, strictly.
+
+    The transfer strategy's training state (``transfer.*``: frozen source copies, Fisher,
+    latents) is not part of the inference model and is skipped; so are the discriminator's
+    weights when the model has no discriminator. Anything else that does not fit raises one
+    readable :class:`~catgen.utils.checkpoint.CheckpointMismatchError`.
+
+    Args:
+        model: the synthesizer (unwrapped from DDP inside).
+        checkpoint: path of a checkpoint written by tools/train.py.
+
+    Returns:
+        the checkpoint's ``meta`` dict.
+    """
+    from catgen.models.synthesizers.base_synthesizer import unwrap
+    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass a .pth written '
+                                'by tools/train.py (work_dirs/<config name>/iter_*.pth).')
+    model = unwrap(model)
+    ckpt = safe_load(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    skip = [] if getattr(model, 'transfer', None) is not None else ['transfer.']
+    if getattr(model, 'discriminator', None) is None:
+        skip.append('discriminator.')
+    state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in skip)}
+    load_state_dict_checked(model, state, strict=True, source=checkpoint)
+    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    return meta or {}
+
+
 def init_synthesizer(config, checkpoint=None, device='cpu', cfg_options=None):
     """Build the synthesizer of ``config`` and load ``checkpoint`` (safely) into it.
 
+    A trained checkpoint and its config are all that is needed: the config dumped into the
+    run's work dir declares the architecture (e.g. CAT's affinity input layer), the checkpoint
+    holds every weight; the source checkpoint and the training data are not read.
+
     Args:
-        config: path of a catgen config, or a loaded :class:`mmengine.Config`.
-        checkpoint: path of a checkpoint written by tools/train.py (or converted), or None to
-            keep the weights the model builds with (e.g. training-free CAT).
+        config: path of a catgen config (e.g. ``work_dirs/<run>/<config name>.py``), or a
+            loaded :class:`mmengine.Config`.
+        checkpoint: path of a checkpoint written by tools/train.py (or converted), or None for
+            a training-free strategy (CATTrainingFree), which builds from its source.
         device: 'cpu', 'cuda', 'cuda:1' ...
         cfg_options: dict of config overrides.
 
     Returns:
         the synthesizer in eval mode, with ``.cfg`` set.
     """
-    from mmengine.config import Config
-
     from catgen.registry import MODELS
-    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
-    from catgen.utils.config import check_config_file
     from catgen.utils.setup_env import setup_env
 
     setup_env()
-    if isinstance(config, (str, bytes)) or hasattr(config, '__fspath__'):
-        check_config_file(str(config))
-        config = Config.fromfile(config)
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
+    config = load_inference_config(config, cfg_options, has_checkpoint=checkpoint is not None)
     model = MODELS.build(config.model)
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass a .pth written '
-                                    'by tools/train.py (work_dirs/<config name>/iter_*.pth).')
-        ckpt = safe_load(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
-        load_state_dict_checked(model, state, strict=True)
-        model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
+        meta = load_trained_weights(model, checkpoint)
+        model.dataset_meta = meta.get('dataset_meta')
     model.cfg = config
     return model.to(device).eval()
 

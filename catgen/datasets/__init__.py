@@ -2,6 +2,7 @@
 TRANSFORMS). See docs/datasets.md."""
 from . import transforms  # noqa: F401  (registers the transforms)
 from .ade20k import ADE20KDataset
+from .class_names import build_dataset, class_names_of, real_class_names
 from .base_sis_dataset import BaseSISDataset
 from .cityscapes import CityscapesDataset
 from .coco_stuff import COCOStuffDataset
@@ -10,4 +11,5 @@ from .folder_dataset import FolderSISDataset
 from .synthscenes_dataset import SynthScenesDataset
 
 __all__ = ['BaseSISDataset', 'FolderSISDataset', 'SynthScenesDataset', 'ADE20KDataset',
-           'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot']
+           'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot', 'build_dataset',
+           'class_names_of', 'real_class_names']

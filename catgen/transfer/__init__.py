@@ -3,7 +3,7 @@
 ``model.transfer=dict(type='CAT', ...)``. See docs/transfer.md."""
 from .base import TransferStrategy
 from .bsa import BSA
-from .cat import CAT, CATGenerator
+from .cat import CAT
 from .cat_training_free import CATTrainingFree
 from .cdc import CDC
 from .dcl import DCL
@@ -13,4 +13,4 @@ from .freeze_d import FreezeD
 from .scratch import Scratch
 
 __all__ = ['TransferStrategy', 'Scratch', 'FinetuneAll', 'FreezeD', 'BSA', 'EWC', 'CDC', 'DCL',
-           'CAT', 'CATGenerator', 'CATTrainingFree']
+           'CAT', 'CATTrainingFree']

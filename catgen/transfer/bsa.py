@@ -6,13 +6,13 @@ to the few target images by reconstruction (L1 + optional perceptual loss), with
 adversarial term; two regularisers keep the scales/shifts near identity and the latents near
 N(0, I).
 
-catgen's mapping onto SPADE generators (OASIS, SPADE): every parameter-free norm
-(``SPADE.param_free_norm``, a ``BatchNorm2d``/``InstanceNorm2d`` with ``affine=False``) is made
-affine in place, with weight (the scale) 1 and bias (the shift) 0, so that
-``out = (x_hat * scale + shift) * (1 + gamma(seg)) + beta(seg)``. The module names do not change:
-a BSA checkpoint holds every source key plus ``...param_free_norm.weight`` / ``.bias`` and the
-strategy's ``transfer.latents``. The per-image latent replaces the noise ``z`` (OASIS: 3D noise,
-SPADE with ``use_vae``); a generator without noise (``z_dim == 0``) gets no latents.
+Where the scales and shifts are: the generator declares them through the model protocol
+(``scale_shift()``: per-channel parameters after every normalisation, identity at
+initialisation). OASIS and SPADE build them when their config says ``norm_affine=True`` (BSA's
+configs do), so that ``out = (x_hat * scale + shift) * (1 + gamma(seg)) + beta(seg)``; the
+architecture is the config's and a BSA checkpoint loads with its config alone. The source
+checkpoint lacks these tensors by design (the protocol's ``adapter_keys``). The per-image latent
+replaces the noise ``z``; a generator without noise (``z_dim == 0``) gets no latents.
 
 How the latents reach the generator: :meth:`BSA.generator_noise` hands the synthesizer
 ``latents[inputs['sample_idx']]`` as the noise of the training step, so the synthesizer's own
@@ -20,11 +20,11 @@ How the latents reach the generator: :meth:`BSA.generator_noise` hands the synth
 ``adversarial_weight`` is 0: the synthesizer drops its adversarial generator terms and skips
 the discriminator update altogether.
 
-Loading follows :class:`~catgen.transfer.finetune_all.FinetuneAll`: the layers that read the
-label map (OASIS ``fc`` and every SPADE ``mlp_shared.0``) are re-initialised, since the target
-label space differs (``reinit_class_layers=False`` copies them when the class counts match).
-With ``train_fresh_layers=True`` (default) those re-initialised layers train too: frozen random
-weights could not read the target label map at all. Everything else in G is frozen.
+Loading follows :class:`~catgen.transfer.finetune_all.FinetuneAll`: the class channels of the
+layers that read the label map (the protocol's class slices) restart, since the target label
+space differs (``reinit_class_layers=False`` copies them when the class counts match). With
+``train_fresh_layers=True`` (default) those layers train too: frozen random weights could not
+read the target label map at all. Everything else in G is frozen.
 """
 import torch
 import torch.nn as nn
@@ -85,7 +85,7 @@ class BSA(FinetuneAll):
             False (default) sets ``adversarial_weight`` to 0.
         train_fresh_layers: also train the generator layers re-initialised instead of copied from
             the source (the class-dependent layers, see :class:`FinetuneAll`).
-        **kwargs: :class:`FinetuneAll` options (reinit_class_layers, class_layers,
+        **kwargs: :class:`FinetuneAll` options (reinit_class_layers,
             source_generator_prefix, load_discriminator).
     """
 
@@ -112,26 +112,19 @@ class BSA(FinetuneAll):
 
     # ------------------------------------------------------------------ set-up
     def fresh_param_names(self, synth):
-        """Generator parameters re-initialised instead of copied from the source."""
-        fresh = self.reinitialised.get('generator', [])
-        return [n for n, _ in unwrap(synth.generator).named_parameters()
-                if n.rpartition('.')[0] in fresh]
+        """Generator parameters of the class slices restarted instead of copied."""
+        return self.class_param_names(unwrap(synth.generator), 'generator')
 
     def adapt(self, synth):
         gen = unwrap(synth.generator)
-        self.norm_names = []
-        for name, module in gen.named_modules():
-            if not isinstance(module, nn.modules.batchnorm._NormBase):
-                continue
-            if not module.affine:  # parameter-free: add scale 1 and shift 0, same module name
-                module.affine = True
-                module.weight = nn.Parameter(torch.ones(module.num_features))
-                module.bias = nn.Parameter(torch.zeros(module.num_features))
-            self.norm_names.append(name)
-        if not self.norm_names:
-            raise ValueError(f'BSA found no normalisation layer (BatchNorm/InstanceNorm) in '
-                             f'{type(gen).__name__}: there is no scale and shift to adapt.')
-        z_dim = int(getattr(gen, 'z_dim', 0) or 0)
+        sites = gen.scale_shift()
+        if not sites:
+            raise ValueError(
+                f'BSA adapts the per-channel scale and shift after every normalisation, but '
+                f'{type(gen).__name__} was built without them. Build the generator with them '
+                f'(OASIS/SPADE: model.generator.norm_affine=True, as configs/bsa/*.py do).')
+        self.norm_names = list(sites)
+        z_dim = int(gen.z_dim or 0)
         if z_dim:
             if self.latent_init == 'zeros':
                 init = torch.zeros(self.num_latents, z_dim)
@@ -146,10 +139,8 @@ class BSA(FinetuneAll):
                          f'weights: {fresh or "none"}')
 
     def scale_shift_params(self, synth):
-        """[(scale, shift), ...] of every adapted normalisation layer of the generator."""
-        gen = unwrap(synth.generator)
-        return [(gen.get_submodule(n).weight, gen.get_submodule(n).bias)
-                for n in self.norm_names]
+        """[(scale, shift), ...] of every scale/shift site of the generator."""
+        return list(unwrap(synth.generator).scale_shift().values())
 
     def _trainable_generator_params(self, synth):
         gen = unwrap(synth.generator)
@@ -197,7 +188,7 @@ class BSA(FinetuneAll):
     def generator_noise(self, synth, inputs):
         return self.batch_latents(inputs)
 
-    def generator_losses(self, synth, inputs, fake):
+    def generator_losses(self, synth, inputs, fake, z=None, feats=None):
         """``fake`` was generated with the batch's latents (see :meth:`generator_noise`)."""
         real = inputs['img']
         z = self.batch_latents(inputs)

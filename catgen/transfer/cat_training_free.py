@@ -4,8 +4,8 @@ CAT's observation that the source generator behind the affinity layer ``y_s = A^
 gives non-trivial target images without any finetuning (Careil et al., CVPR 2023). The model is
 complete after building: evaluate or sample it directly, no checkpoint of its own::
 
-    python tools/test.py configs/cat/oasis_synthscenes_training-free.py none
-    python tools/synthesize.py configs/cat/oasis_synthscenes_training-free.py none \\
+    python tools/test.py configs/cat/oasis_synthscenes-training-free.py none
+    python tools/synthesize.py configs/cat/oasis_synthscenes-training-free.py none \\
         --labels data/synthscenes/target/annotations/val --out work_dirs/cat_free_samples
 
 Set ``model.discriminator=None`` in its config (nothing trains, so no discriminator is needed).
@@ -21,23 +21,23 @@ class CATTrainingFree(CAT):
 
     Args:
         source_checkpoint, affinity, affinity_file, target_classes, source_classes,
-        target_dataset, source_dataset, save_dir, reuse_saved, source_generator_prefix,
-        load_discriminator: as :class:`~catgen.transfer.cat.CAT` (the discriminator, if the
-        config builds one, is mapped to the target classes too, but never used).
+        target_dataset, source_dataset, source_generator_prefix, load_discriminator: as
+        :class:`~catgen.transfer.cat.CAT` (the discriminator, if the config builds one, is
+        mapped to the target classes too, but never used).
     """
 
     requires_training = False
 
     def __init__(self, source_checkpoint=None, affinity=None, affinity_file=None,
                  target_classes=None, source_classes=None, target_dataset=None,
-                 source_dataset=None, save_dir=None, reuse_saved=True,
-                 source_generator_prefix='generator_ema.module.', load_discriminator=True):
+                 source_dataset=None, source_generator_prefix='generator_ema.module.',
+                 load_discriminator=True):
         super().__init__(source_checkpoint=source_checkpoint, affinity=affinity,
                          affinity_file=affinity_file, target_classes=target_classes,
                          source_classes=source_classes, target_dataset=target_dataset,
                          source_dataset=source_dataset, learn_affinity=False,
-                         init_discriminator_head=True, stage1_iters=0, save_dir=save_dir,
-                         reuse_saved=reuse_saved, source_generator_prefix=source_generator_prefix,
+                         init_discriminator_head=True, stage1_iters=0,
+                         source_generator_prefix=source_generator_prefix,
                          load_discriminator=load_discriminator)
 
     def set_trainable(self, synth):

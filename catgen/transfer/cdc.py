@@ -13,14 +13,18 @@ official code). Both generators get the same label maps and the same noise z (dr
 
 catgen's choices:
 
-- Loading as :class:`~catgen.transfer.finetune_all.FinetuneAll` (class-dependent layers
-  re-initialised, everything trains). The frozen source generator is a copy of the generator
-  taken right after loading (``transfer.source_generator``, saved in checkpoints): every weight
-  is the source's except the re-initialised label-reading layers, which the copy keeps fixed.
-  It runs in the same train/eval mode as the adapted generator, so both normalise with the same
-  (batch) statistics: at equal weights the loss is exactly 0.
-- One layer per step, drawn uniformly (torch's global RNG, seeded by the runner) from
-  ``feature_layers`` (indices into the generator's ``return_features`` list; None = all blocks).
+- Loading as :class:`~catgen.transfer.finetune_all.FinetuneAll` (class channels restarted,
+  everything trains). The frozen source generator is a copy of the generator taken right after
+  loading (``transfer.source_generator``, saved in checkpoints): every weight is the source's
+  except the restarted class channels, which the copy keeps fixed. It runs in the same
+  train/eval mode as the adapted generator, so both normalise with the same (batch)
+  statistics: at equal weights the loss is exactly 0.
+- The adapted generator's features come from the training step's one generator forward (the
+  synthesizer asks for the feature levels because ``needs_generator_features`` is True); the
+  source generator runs once, without gradients, on the same label maps and noise.
+- One level per step, drawn uniformly (torch's global RNG, seeded by the runner) from
+  ``feature_layers`` (names of the generator's feature levels, or indices into
+  ``feature_levels()``; None = all).
 - The anchor-region scheme (image-level D near 10 anchor latents every 4th iteration, a
   patch-level D elsewhere) is omitted: the OASIS discriminator is already a per-pixel
   (segmentation) discriminator, i.e. it gives every generated image local, patch-level feedback,
@@ -36,6 +40,29 @@ from catgen.models.synthesizers.base_synthesizer import unwrap
 from catgen.registry import TRANSFER_STRATEGIES
 
 from .finetune_all import FinetuneAll
+
+
+def resolve_levels(levels, available, what):
+    """Level names from ``levels`` (names, or indices into ``available``); None = all.
+
+    Raises:
+        KeyError: a name or index the network does not have (lists the known levels).
+    """
+    available = list(available)
+    if levels is None:
+        return available
+    out = []
+    for level in levels:
+        if isinstance(level, int) and not isinstance(level, bool):
+            if not -len(available) <= level < len(available):
+                raise KeyError(f'{what}: level index {level} out of range; the network has '
+                               f'{len(available)} feature levels {available}')
+            out.append(available[level])
+        elif level in available:
+            out.append(level)
+        else:
+            raise KeyError(f'{what}: {level!r} is not a feature level; known: {available}')
+    return out
 
 
 def pairwise_similarity_logits(feat):
@@ -81,34 +108,36 @@ class CDC(FinetuneAll):
     Args:
         source_checkpoint: the source synthesizer checkpoint.
         weight: weight of the loss (1000).
-        feature_layers: indices of the generator features (``G(seg, z, return_features=True)``,
-            one per residual block) to draw the layer from; None = all.
-        **kwargs: :class:`FinetuneAll` options (reinit_class_layers, class_layers,
+        feature_layers: generator feature levels (names, or indices into the generator's
+            ``feature_levels()``) to draw the level from; None = all.
+        **kwargs: :class:`FinetuneAll` options (reinit_class_layers,
             source_generator_prefix, load_discriminator).
     """
+
+    needs_generator_features = True
 
     def __init__(self, source_checkpoint=None, weight=1000.0, feature_layers=None, **kwargs):
         super().__init__(source_checkpoint=source_checkpoint, **kwargs)
         self.weight = weight
-        self.feature_layers = None if feature_layers is None else [int(i) for i in feature_layers]
+        self.feature_layers = None if feature_layers is None else list(feature_layers)
         self.source_generator = None
 
     def adapt(self, synth):
         self.source_generator = self.frozen_copy(unwrap(synth.generator))
 
-    def generator_losses(self, synth, inputs, fake):
+    def generator_losses(self, synth, inputs, fake, z=None, feats=None):
         seg = inputs['seg']
         b = seg.shape[0]
         if b < 2:
             raise ValueError(f'CDC compares samples within a batch and needs batch size >= 2 '
                              f'(the paper uses 4), got {b}; raise train_dataloader.batch_size.')
-        z = synth.sample_noise(b, device=seg.device)  # the same noise for both generators
-        _, feats = synth.generator(seg, z, return_features=True)
+        if feats is None:
+            raise ValueError('CDC reads the generator features of the training step; the '
+                             'synthesizer did not pass them (needs_generator_features).')
         source = self.source_generator
         source.train(unwrap(synth.generator).training)
         with torch.no_grad():
             _, src_feats = source(seg, z, return_features=True)
-        layers = self.feature_layers if self.feature_layers is not None else range(len(feats))
-        layers = list(layers)
+        layers = resolve_levels(self.feature_layers, feats.keys(), 'CDC feature_layers')
         k = layers[int(torch.randint(len(layers), ()))]
         return dict(loss_cdc=self.weight * cdc_distance_loss(src_feats[k], feats[k]))

@@ -18,25 +18,24 @@ catgen's choices (the paper's scale of lambda and its sample count are unconfirm
   label maps: a ``fisher_label_grid x fisher_label_grid`` grid of source classes drawn uniformly
   from the real classes ``1 .. N_s - 1`` (channel 0 = don't care is never drawn), upsampled
   (nearest) to the generator's output size; noise ``z ~ N(0, I)``; all from ``fisher_seed``.
-- Log-likelihood with the OASIS N+1 discriminator (``log_likelihood='real'``, default): per pixel
-  the log-probability that the pixel is real, i.e. of the union of the N real class channels,
+- Log-likelihood: the discriminator's own (model protocol, ``log_likelihood``). OASIS's N+1
+  discriminator (``log_likelihood='real'``, default): per pixel the log-probability that the
+  pixel is real, i.e. of the union of the N real class channels,
   ``log(1 - p_fake) = logsumexp(logits[1:]) - logsumexp(logits)``, averaged over pixels and the
-  batch. ``'label'``: the log-probability of the class channel of the generating label map,
+  batch; ``'label'``: the log-probability of the class channel of the generating label map,
   ``log_softmax(logits)[argmax(seg) + 1]``, averaged over pixels that are not don't-care. A
-  discriminator that returns a list of scales (multi-scale PatchGAN) uses
-  ``mean(log sigmoid(final patch logits))`` over scales.
+  PatchGAN: ``mean(log sigmoid(final patch logits))`` over scales.
 - ``F_i = mean over the num_fisher_samples batches of (d loglik / d theta_i)^2`` (one gradient per
   batch of ``fisher_batch_size``; with batch size 1 this is the per-sample empirical Fisher).
   ``fisher_normalization='mean'`` divides F by its mean over all penalised entries, which makes
   ``weight`` independent of the discriminator's scale; 'none' keeps the raw values.
-- Loading as :class:`~catgen.transfer.finetune_all.FinetuneAll` (class-dependent layers
-  re-initialised, everything trains). Only generator parameters copied from the source (same
-  shape, not re-initialised) get the penalty; ``F`` and
+- Loading as :class:`~catgen.transfer.finetune_all.FinetuneAll` (class channels restarted,
+  everything trains). Only generator parameters copied from the source (same shape, outside
+  the class slices) get the penalty; ``F`` and
   ``theta_source`` are buffers of the strategy (``transfer.fisher.*``, ``transfer.source_params.*``
   in checkpoints, dots in names written as ``__``).
 """
 import copy
-import inspect
 
 import torch
 import torch.nn as nn
@@ -107,34 +106,18 @@ def random_label_maps(batch_size, num_classes, size, grid, generator):
 
 
 def discriminator_log_likelihood(disc, img, seg, kind='real'):
-    """The discriminator's mean log-likelihood that ``img`` is real (see the module doc).
+    """The discriminator's mean log-likelihood that ``img`` is real (see the module doc): the
+    model protocol's ``disc.log_likelihood(disc(img, seg), seg, kind)``.
 
     Args:
-        disc: the discriminator (OASIS: ``img -> logits[B, N+1, H, W]``; multi-scale PatchGAN:
-            ``(img, seg) -> list[list[Tensor]]``).
+        disc: a :class:`~catgen.models.protocol.TransferableDiscriminator`.
         img: Tensor[B, 3, H, W]; seg: Tensor[B, N, H, W] one-hot (the generating label map).
-        kind: 'real' or 'label' (OASIS only).
+        kind: 'real' or 'label' (discriminators with a class head only).
 
     Returns:
         scalar Tensor.
     """
-    takes_seg = 'seg' in inspect.signature(disc.forward).parameters
-    out = disc(img, seg) if takes_seg else disc(img)
-    if isinstance(out, (list, tuple)):  # multi-scale PatchGAN: final logits of each scale
-        finals = [o[-1] if isinstance(o, (list, tuple)) else o for o in out]
-        return torch.stack([F.logsigmoid(f).mean() for f in finals]).mean()
-    if out.shape[1] != seg.shape[1] + 1:
-        raise ValueError(f'expected N+1 = {seg.shape[1] + 1} discriminator channels, got '
-                         f'{out.shape[1]}')
-    log_p = F.log_softmax(out, dim=1)
-    if kind == 'real':
-        return torch.logsumexp(log_p[:, 1:], dim=1).mean()
-    if kind == 'label':
-        cls = seg.argmax(dim=1)
-        ll = log_p.gather(1, (cls + 1).unsqueeze(1))[:, 0]
-        valid = (cls != 0).float()
-        return (ll * valid).sum() / valid.sum().clamp_min(1)
-    raise ValueError(f"log_likelihood must be 'real' or 'label', got {kind!r}")
+    return disc.log_likelihood(disc(img, seg), seg, kind)
 
 
 class TensorStore(nn.Module):
@@ -176,7 +159,7 @@ class EWC(FinetuneAll):
         fisher_label_grid: cells per side of the random source label maps.
         fisher_image_size: (H, W) of the Fisher images; None uses ``generator.output_size``.
         fisher_seed: seed of the label maps and noise of the Fisher estimate.
-        **kwargs: :class:`FinetuneAll` options (reinit_class_layers, class_layers,
+        **kwargs: :class:`FinetuneAll` options (reinit_class_layers,
             source_generator_prefix, load_discriminator).
     """
 
@@ -210,11 +193,11 @@ class EWC(FinetuneAll):
             raise KeyError(f'EWC estimates the Fisher with the source discriminator, but '
                            f'{self.source_checkpoint} has no "discriminator." weights.')
         gen = unwrap(synth.generator)
-        fresh = set(self.reinitialised.get('generator', []))
+        fresh = set(self.class_param_names(gen, 'generator'))
         matched = {n: gen_state[n].detach().clone().to(p.device, p.dtype)
                    for n, p in gen.named_parameters()
                    if n in gen_state and tuple(gen_state[n].shape) == tuple(p.shape)
-                   and n.rpartition('.')[0] not in fresh}
+                   and n not in fresh}
         if not matched:
             raise ValueError('EWC: no generator parameter has the source shape; nothing to '
                              'penalise.')
@@ -286,5 +269,5 @@ class EWC(FinetuneAll):
             total = term if total is None else total + term
         return total
 
-    def generator_losses(self, synth, inputs, fake):
+    def generator_losses(self, synth, inputs, fake, z=None, feats=None):
         return dict(loss_ewc=self.weight * self.penalty(synth.generator))

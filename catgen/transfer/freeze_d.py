@@ -5,56 +5,35 @@ Content Creation 2020 (arXiv:2002.10964). The official StyleGAN setting freezes 
 high-resolution blocks and trains the three lowest-resolution blocks plus the head.
 
 Here: everything is initialised as in :class:`~catgen.transfer.finetune_all.FinetuneAll` (source
-weights, class-dependent layers re-initialised), then the discriminator's first ``k``
-(highest-resolution) layers are frozen (``requires_grad=False``) and left out of the
-discriminator's optimizer:
-
-- OASIS U-Net discriminator: the encoder blocks ``body_down.0`` .. ``body_down.<k-1>``
-  (``OASISDiscriminator.encoder_block_names(k)``); the rest of the encoder, the decoder and the
-  head train.
-- PatchGAN (SPADE): the layers ``model0`` .. ``model<k-1>`` of every scale. ``model0`` reads the
-  label map: its label-map weights are re-initialised (fresh) and then frozen, its image weights
-  come from the source.
+weights, class channels restarted), then the discriminator's first ``k`` input levels (the
+model protocol's ``input_levels()``, highest resolution first: OASIS's encoder blocks
+``body_down.<i>``, a PatchGAN's layers ``model<j>`` of every scale) are frozen
+(``requires_grad=False``) and left out of the discriminator's optimizer.
 """
+from catgen.models.synthesizers.base_synthesizer import unwrap
 from catgen.registry import TRANSFER_STRATEGIES
 
 from .finetune_all import FinetuneAll
 
 
 def frozen_layer_names(discriminator, k):
-    """Module names of the first ``k`` layers of ``discriminator`` that FreezeD freezes.
+    """Module names of the first ``k`` input levels of ``discriminator`` (FreezeD's frozen set).
 
     Args:
-        discriminator: an OASIS U-Net (has ``encoder_block_names``), a multi-scale PatchGAN
-            (``discriminator_<i>`` children) or a single PatchGAN (``model<j>`` children).
-        k: number of layers, ``0 <= k <= available``.
+        discriminator: a :class:`~catgen.models.protocol.TransferableDiscriminator`.
+        k: number of levels, ``0 <= k <= len(discriminator.input_levels())``.
 
     Returns:
         list[str] of module names.
 
     Raises:
-        ValueError: k out of range, or a discriminator FreezeD does not know.
+        ValueError: k out of range.
     """
-    if hasattr(discriminator, 'encoder_block_names'):
-        n = len(discriminator.body_down)
-        if not 0 <= k <= n:
-            raise ValueError(f'FreezeD: num_frozen_blocks={k} but the OASIS discriminator has '
-                             f'{n} encoder blocks (body_down.0..{n - 1}); use 0..{n}.')
-        return list(discriminator.encoder_block_names(k))
-    children = dict(discriminator.named_children())
-    if 'discriminator_0' in children:  # multi-scale PatchGAN: every scale
-        return [f'{scale}.{name}' for scale, sub in children.items()
-                if scale.startswith('discriminator_')
-                for name in frozen_layer_names(sub, k)]
-    if 'model0' in children:  # one PatchGAN
-        n = sum(1 for c in children if c.startswith('model'))
-        if not 0 <= k <= n:
-            raise ValueError(f'FreezeD: num_frozen_blocks={k} but the PatchGAN has {n} layers '
-                             f'(model0..model{n - 1}); use 0..{n}.')
-        return [f'model{j}' for j in range(k)]
-    raise ValueError(f'FreezeD does not know which layers of {type(discriminator).__name__} come '
-                     'first: expected an OASIS U-Net (body_down.<i>) or a PatchGAN '
-                     '(model<j> / discriminator_<i>.model<j>).')
+    levels = discriminator.input_levels()
+    if not 0 <= k <= len(levels):
+        raise ValueError(f'FreezeD: num_frozen_blocks={k} but {type(discriminator).__name__} has '
+                         f'{len(levels)} input levels ({levels}); use 0..{len(levels)}.')
+    return [name for level in levels[:k] for name in level]
 
 
 @TRANSFER_STRATEGIES.register_module()
@@ -80,7 +59,7 @@ class FreezeD(FinetuneAll):
 
     def set_trainable(self, synth):
         super().set_trainable(synth)
-        disc = synth.discriminator
+        disc = None if synth.discriminator is None else unwrap(synth.discriminator)
         if disc is None:
             raise ValueError('FreezeD needs a discriminator (model.discriminator is None).')
         self.frozen_modules = frozen_layer_names(disc, self.num_frozen_blocks)

@@ -246,4 +246,117 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    fill_num_classes(cfg)
     return cfg
+
+
+def dataset_num_classes(dataset_cfg):
+    """The label channels (don't care included) of a data set config, from its classes, or
+    None when they cannot be known without data that is not at hand."""
+    from catgen.datasets.class_names import class_names_of
+    if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get('type'), str):
+        return None
+    try:
+        names = class_names_of(dict(dataset_cfg))
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return None
+    return len(names) if names else None
+
+
+def fill_num_classes(cfg):
+    """Write the class count once: fill in what the config leaves out.
+
+    - ``model.data_preprocessor.num_classes``: when absent, the training set's (else the test
+      set's) class count, don't care included (``len(metainfo['classes'])``);
+    - the generator and discriminator take the preprocessor's when their config has none (done
+      by the synthesizer when it builds them);
+    - every val/test evaluator entry whose class takes ``num_classes`` and whose config has none
+      gets the preprocessor's.
+
+    An explicit value is never changed.
+    """
+    model = cfg.get('model', None)
+    if not isinstance(model, dict):
+        return cfg
+    dp = model.get('data_preprocessor', None)
+    if not isinstance(dp, dict):
+        return cfg
+    n = dp.get('num_classes', None)
+    if n is None:
+        for loader in ('train_dataloader', 'test_dataloader', 'val_dataloader'):
+            ds = (cfg.get(loader, None) or {}).get('dataset', None)
+            n = dataset_num_classes(ds)
+            if n is not None:
+                dp['num_classes'] = n
+                break
+    if n is None:
+        return cfg
+    for key in ('val_evaluator', 'test_evaluator'):
+        entries = cfg.get(key, None)
+        if isinstance(entries, dict) and 'metrics' in entries:
+            entries = entries['metrics']
+        for entry in entries if isinstance(entries, (list, tuple)) else [entries]:
+            if not isinstance(entry, dict) or entry.get('num_classes', None) is not None:
+                continue
+            obj = _resolve_type(entry.get('type')) if isinstance(entry.get('type'), str) else None
+            if obj is not None and 'num_classes' in _accepted_args(obj)[0]:
+                entry['num_classes'] = n
+    return cfg
+
+
+def add_transfer_hook(cfg):
+    """Add catgen's ``TransferHook`` to ``cfg.custom_hooks`` unless it is there: the one way
+    Runner events (stage switches, files for the work dir, checkpoint meta) reach
+    ``model.transfer``."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(isinstance(h, dict) and h.get('type') in ('TransferHook', 'catgen.TransferHook')
+               for h in hooks):
+        hooks.append(dict(type='TransferHook'))
+    cfg.custom_hooks = hooks
+    return cfg
+
+
+def inference_model_cfg(model_cfg, has_checkpoint):
+    """The model config to build for inference (test, synthesize) from a training config.
+
+    A trained checkpoint holds everything the model is: the architecture comes from the config
+    and the weights from the checkpoint, so the transfer strategy (source checkpoint, training
+    data, affinity estimation, Fisher ...) is dropped. A training-free strategy (its class has
+    ``requires_training = False``, e.g. CATTrainingFree) IS the model when there is no
+    checkpoint: it is kept and builds the model from its source.
+
+    Args:
+        model_cfg: ``cfg.model`` (a dict; not modified).
+        has_checkpoint: whether trained weights will be loaded.
+
+    Returns:
+        a new dict.
+
+    Raises:
+        ValueError: no checkpoint, and the strategy needs training (the model would be the
+            untrained build: random or source weights).
+    """
+    import copy
+
+    from catgen.registry import TRANSFER_STRATEGIES
+    model_cfg = copy.deepcopy(dict(model_cfg))
+    transfer = model_cfg.get('transfer') or None
+    if transfer is None:
+        if not has_checkpoint:
+            raise ValueError(
+                'without a checkpoint the model would have its random initial weights. Pass the '
+                'checkpoint its training wrote (work_dirs/<config name>/iter_<n>.pth); "none" is '
+                'only for training-free strategies (CATTrainingFree).')
+        return model_cfg
+    kind = transfer.get('type') if isinstance(transfer, dict) else type(transfer).__name__
+    cls = TRANSFER_STRATEGIES.get(kind) if isinstance(kind, str) else type(transfer)
+    training_free = not getattr(cls, 'requires_training', True)
+    if has_checkpoint:
+        model_cfg['transfer'] = None
+    elif not training_free:
+        raise ValueError(
+            f'the model uses the transfer strategy {kind}, which needs training: without a '
+            f'checkpoint it would be the untrained build. Pass the checkpoint its training wrote '
+            f'(work_dirs/<config name>/iter_<n>.pth); "none" is only for training-free '
+            f'strategies (CATTrainingFree).')
+    return model_cfg

@@ -9,19 +9,19 @@
 # (tools/train_segmenter.py configs/segmenters/fcn_synthscenes-target.py).
 work_dir = 'work_dirs/benchmarks/synthscenes_transfer'
 strategies = dict(
-    scratch='configs/transfer/scratch_oasis_synthscenes_{shots}.py',
-    finetune_all='configs/transfer/finetune-all_oasis_synthscenes_{shots}.py',
-    freezed='configs/transfer/freezed_oasis_synthscenes_{shots}.py',
-    bsa='configs/transfer/bsa_oasis_synthscenes_{shots}.py',
-    ewc='configs/transfer/ewc_oasis_synthscenes_{shots}.py',
-    cdc='configs/transfer/cdc_oasis_synthscenes_{shots}.py',
-    dcl='configs/transfer/dcl_oasis_synthscenes_{shots}.py',
+    scratch='configs/scratch/oasis_synthscenes_{shots}.py',
+    finetune_all='configs/finetune-all/oasis_synthscenes_{shots}.py',
+    freezed='configs/freezed/oasis_synthscenes_{shots}.py',
+    bsa='configs/bsa/oasis_synthscenes_{shots}.py',
+    ewc='configs/ewc/oasis_synthscenes_{shots}.py',
+    cdc='configs/cdc/oasis_synthscenes_{shots}.py',
+    dcl='configs/dcl/oasis_synthscenes_{shots}.py',
     cat='configs/cat/oasis_synthscenes_{shots}.py',
     # the source model behind the text affinity, no training: the same for every shot count
-    cat_training_free=dict(config='configs/cat/oasis_synthscenes_training-free.py', train=False,
+    cat_training_free=dict(config='configs/cat/oasis_synthscenes-training-free.py', train=False,
                            shot_independent=True),
     # an untrained generator (random weights, no training): the floor for "non-trivial"
-    untrained=dict(config='configs/transfer/scratch_oasis_synthscenes_{shots}.py', train=False,
+    untrained=dict(config='configs/scratch/oasis_synthscenes_{shots}.py', train=False,
                    shot_independent=True),
 )
 shots = [25, 100]

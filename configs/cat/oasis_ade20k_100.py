@@ -10,12 +10,13 @@ _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/ade20k.py',
 source_checkpoint = 'checkpoints/oasis_coco-stuff.pth'
 data_root = 'data/ade/ADEChallengeData2016'
 num_shots = 100
-num_classes = 151  # target: ADE20K, don't care included
 source_num_classes = 183  # source: COCO-Stuff, don't care included
+# The architecture the run ends with: the source generator (COCO-Stuff's 183 channels) behind
+# the affinity layer that reads ADE20K's 151 channels (the data set's count, filled in by the
+# tools); the discriminator is built for ADE20K's classes, its head initialised through A.
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=source_num_classes, crop_size=256),
-    discriminator=dict(num_classes=source_num_classes),
+    generator=dict(_delete_=True, type='AffinityInputGenerator',
+                   generator=dict(_base_.model.generator, num_classes=source_num_classes)),
     labelmix_weight=10.0, ema_momentum=1e-3,
     transfer=dict(
         type='CAT',

@@ -1,16 +1,18 @@
 # CAT on SynthScenes: the small source OASIS (configs/oasis/oasis_synthscenes-source.py, 20
 # classes) transferred to the target domain (11 classes, 3 of them novel) with 100 images.
-# Affinity: class-name text embeddings (all-MiniLM-L6-v2, offline; saved with the run as
-# affinity.{json,npz,png}); learned during finetuning; discriminator head initialised from it.
-# Oracle variant with the true matrix: oasis_synthscenes-oracle_100.py.
+# Architecture: the source generator (21 channels) behind the affinity layer that reads the 12
+# target channels; the discriminator built for the target classes (its N+1 head initialised
+# from the source head through A). Affinity: class-name text embeddings (all-MiniLM-L6-v2,
+# offline; saved with the run as affinity.json + affinity.png and in every checkpoint's meta);
+# learned during finetuning. Oracle variant with the true matrix: oasis_synthscenes-oracle_100.py.
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
 source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
 data_root = 'data/synthscenes'
 num_shots = 100
-source_num_classes = 21  # the generator and discriminator are the source's
+source_num_classes = 21  # the source generator's channels (20 classes + don't care)
 model = dict(
-    generator=dict(num_classes=source_num_classes),
-    discriminator=dict(num_classes=source_num_classes),
+    generator=dict(_delete_=True, type='AffinityInputGenerator',
+                   generator=dict(_base_.model.generator, num_classes=source_num_classes)),
     transfer=dict(
         type='CAT',
         source_checkpoint=source_checkpoint,

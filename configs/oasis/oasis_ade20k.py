@@ -2,11 +2,8 @@
 # images), Adam (0, 0.999), lr G 1e-4 / D 4e-4, LabelMix 10, EMA 0.9999, no VGG loss.
 _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/ade20k.py',
           '../_base_/default_runtime.py']
-num_classes = 151
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=256),
-    discriminator=dict(num_classes=num_classes),
+    generator=dict(crop_size=256),
     labelmix_weight=10.0, ema_momentum=1e-4)
 train_dataloader = dict(batch_size=8)  # per GPU; x4 GPUs = 32
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=126_400, val_interval=10_000)

@@ -2,11 +2,8 @@
 # iters at 2,975 images), lr G 4e-4 / D 4e-4, LabelMix 5, EMA 0.999.
 _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/cityscapes.py',
           '../_base_/default_runtime.py']
-num_classes = 35
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=512, aspect_ratio=2.0),
-    discriminator=dict(num_classes=num_classes),
+    generator=dict(crop_size=512, aspect_ratio=2.0),
     labelmix_weight=5.0, ema_momentum=1e-3)
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=4e-4)))
 train_dataloader = dict(batch_size=5)

@@ -2,11 +2,8 @@
 # 118,287 images), lr G 1e-4 / D 4e-4, LabelMix 10, EMA 0.9999.
 _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/coco_stuff.py',
           '../_base_/default_runtime.py']
-num_classes = 183
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=256),
-    discriminator=dict(num_classes=num_classes),
+    generator=dict(crop_size=256),
     labelmix_weight=10.0, ema_momentum=1e-4)
 train_dataloader = dict(batch_size=8)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=370_000, val_interval=20_000)

@@ -8,12 +8,11 @@
 # segment within this short budget (measured: N+1 loss 3.06 vs 1.82 after 90 D-only steps).
 _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/synthscenes_source.py',
           '../_base_/default_runtime.py']
-num_classes = 21
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=64, base_channels=16, z_dim=16,
+    data_preprocessor=dict(num_classes=21),  # 20 source classes + don't care
+    generator=dict(crop_size=64, base_channels=16, z_dim=16,
                    channel_multipliers=(8, 4, 2, 1, 1), spade_hidden=32, init_gain=None),
-    discriminator=dict(num_classes=num_classes, base_channels=8,
+    discriminator=dict(base_channels=8,
                        channel_multipliers=(1, 2, 2, 4, 4, 8), init_gain=None),
     ema_momentum=1e-2,  # EMA decay 0.99: a 1,000-iteration run needs a short EMA horizon
 )

@@ -3,11 +3,7 @@
 # model.vgg_loss), 2-scale PatchGAN, 200 epochs (COCO-Stuff 100) with linear decay in the second half.
 _base_ = ['../_base_/models/spade.py', '../_base_/datasets/ade20k.py',
           '../_base_/default_runtime.py']
-num_classes = 151
-model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=num_classes, crop_size=256),
-    discriminator=dict(num_classes=num_classes))
+model = dict(generator=dict(crop_size=256))
 train_dataloader = dict(batch_size=4)  # per GPU, x8 GPUs
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=126_312, val_interval=10_000)
 val_cfg = dict(type='ValLoop')

@@ -29,9 +29,9 @@ def write_bench_config(path, data_root, work_dir):
             if not k.startswith(('train_cfg', 'default_hooks.checkpoint', 'work_dir'))}
     opts['custom_hooks'] = [dict(type='SaveSubsetIdsHook')]
     opts['test_dataloader.dataset.data_root'] = str(data_root)
-    for shots in (5, 25):  # a strategy config per shot count, as in configs/transfer/
+    for shots in (5, 25):  # a strategy config per shot count, as in configs/<method>/
         (path.parent / f'scratch_{shots}.py').write_text(
-            f"_base_ = [{osp.join(ROOT, 'configs/transfer/scratch_oasis_synthscenes_100.py')!r}]\n"
+            f"_base_ = [{osp.join(ROOT, 'configs/scratch/oasis_synthscenes_100.py')!r}]\n"
             f"train_dataloader = dict(dataset=dict(num_shots={shots}))\n")
     pattern = str(path.parent / 'scratch_{shots}.py')
     text = f"""
@@ -122,13 +122,13 @@ def test_benchmark_grid_runs_resumes_and_reports(tiny_synthscenes, tmp_path, cap
 def test_benchmark_config_errors(tmp_path):
     from catgen.benchmark import expand_grid
     bench = dict(work_dir=str(tmp_path), shots=[25], seeds=[0],
-                 strategies=dict(a='configs/transfer/nonexistent_{shots}.py'))
+                 strategies=dict(a='configs/nonexistent/x_{shots}.py'))
     with pytest.raises(FileNotFoundError, match='nonexistent_25.py'):
         expand_grid(bench)
     bench['strategies'] = dict(a=dict(cfg='x'))
     with pytest.raises(ValueError, match='expected dict\\(config=PATTERN'):
         expand_grid(bench)
-    bench['strategies'] = dict(a='configs/transfer/scratch_oasis_synthscenes_{shots}.py')
+    bench['strategies'] = dict(a='configs/scratch/oasis_synthscenes_{shots}.py')
     with pytest.raises(KeyError, match="'b'"):
         expand_grid(bench, only=['b'])
 

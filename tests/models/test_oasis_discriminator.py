@@ -49,12 +49,25 @@ def test_features_by_module_name():
     assert torch.equal(logits, d.layer_up_last(feats['body_up.3']))
 
 
-def test_encoder_block_names_for_freezed():
+def test_model_protocol_levels_and_class_slice():
     d = tiny_d()
-    names = d.encoder_block_names(2)
-    assert names == ['body_down.0', 'body_down.1']
+    levels = d.input_levels()
+    assert levels[:2] == [['body_down.0'], ['body_down.1']]  # highest resolution first
     modules = dict(d.named_modules())
     assert modules['body_down.0'].first and not modules['body_down.1'].first
+    (s,) = d.class_slices()
+    assert (s.module, s.kind, s.start) == ('layer_up_last', 'output', 1)  # row 0 = fake
+    d.check_protocol()
+    logits, feats = d(torch.randn(1, 3, 32, 32), None, return_features=True)
+    assert tuple(feats) == d.feature_levels()
+
+
+def test_log_likelihood_real_by_hand():
+    d = tiny_d()
+    logits = torch.randn(2, d.num_classes + 1, 4, 4)
+    p = logits.softmax(1)
+    expected = torch.log(1 - p[:, 0]).mean()
+    assert float(d.log_likelihood(logits, None, 'real')) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_gradients_reach_every_parameter():

@@ -140,4 +140,6 @@ def test_return_features():
     g = tiny_g()
     out, feats = g(onehot(), torch.zeros(2, 4), return_features=True)
     assert out.shape == (2, 3, 32, 32)
-    assert [tuple(f.shape) for f in feats] == [(2, 8, 8, 8), (2, 4, 16, 16), (2, 2, 32, 32)]
+    assert list(feats) == list(g.feature_levels()) == ['body.0', 'body.1', 'body.2']
+    assert [tuple(f.shape) for f in feats.values()] == [(2, 8, 8, 8), (2, 4, 16, 16),
+                                                        (2, 2, 32, 32)]

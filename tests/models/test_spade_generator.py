@@ -47,8 +47,10 @@ def test_shapes_range_and_block_features():
     assert img.abs().max() <= 1
     assert g.z_dim == 0
     # head_0, G_middle_0, G_middle_1, up_0..up_3 at 1/32 .. 1/1 of 32 px, widths 16ngf .. ngf
-    assert [f.shape[1] for f in feats] == [32, 32, 32, 16, 8, 4, 2]
-    assert [f.shape[-1] for f in feats] == [1, 2, 2, 4, 8, 16, 32]
+    assert list(feats) == list(g.feature_levels()) == ['head_0', 'G_middle_0', 'G_middle_1',
+                                                       'up_0', 'up_1', 'up_2', 'up_3']
+    assert [f.shape[1] for f in feats.values()] == [32, 32, 32, 16, 8, 4, 2]
+    assert [f.shape[-1] for f in feats.values()] == [1, 2, 2, 4, 8, 16, 32]
     g.eval()  # (in train mode spectral norm's power iteration changes weights every call)
     assert torch.equal(g(seg), g(seg))  # deterministic without VAE
 
@@ -58,11 +60,11 @@ def test_non_square_and_upsampling_variants():
     assert g(onehot(h=32, w=64)).shape == (2, 3, 32, 64)
     more = tiny(num_upsampling_layers='more', crop_size=64)
     _, feats = more(onehot(h=64, w=64), return_features=True)
-    assert [f.shape[-1] for f in feats] == [1, 2, 4, 8, 16, 32, 64]
+    assert [f.shape[-1] for f in feats.values()] == [1, 2, 4, 8, 16, 32, 64]
     most = tiny(num_upsampling_layers='most', crop_size=128, base_channels=2)
     img, feats = most(onehot(h=128, w=128), return_features=True)
     assert img.shape == (2, 3, 128, 128)
-    assert len(feats) == 8 and feats[-1].shape[1] == 1  # up_4 has ngf // 2 channels
+    assert len(feats) == 8 and feats['up_4'].shape[1] == 1  # up_4 has ngf // 2 channels
     with pytest.raises(ValueError, match='divisible'):
         g(onehot(h=48, w=48))
     with pytest.raises(ValueError, match='num_upsampling_layers'):

@@ -24,9 +24,16 @@ def batch(n, b=3):
     return tiny_batch(n, b)
 
 
+def bsa_cfg(n, transfer):
+    """The tiny synthesizer with BSA's sites declared (``norm_affine=True``), as BSA configs."""
+    cfg = synth_cfg(n, transfer)
+    cfg['generator'] = dict(cfg['generator'], norm_affine=True)
+    return cfg
+
+
 def build(n, transfer, lr=1e-2):
     torch.manual_seed(0)
-    model = MODELS.build(synth_cfg(n, transfer))
+    model = MODELS.build(bsa_cfg(n, transfer))
     optim = GANOptimWrapperConstructor(dict(
         generator=dict(optimizer=dict(type='Adam', lr=lr)),
         discriminator=dict(optimizer=dict(type='Adam', lr=lr))))(model)
@@ -116,6 +123,8 @@ def test_bsa_errors_and_options(ckpt5):
     model, optim = build(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4,
                                  adversarial=True))
     assert float(steps(model, optim, 5, k=1)['loss_g_adv'].detach()) > 0
+    with pytest.raises(ValueError, match='norm_affine=True'):  # no sites declared
+        MODELS.build(synth_cfg(5, dict(type='BSA', source_checkpoint=ckpt5, num_latents=4)))
 
 
 def test_chamfer_to_normal_is_small_for_normal_samples_and_large_far_away():
@@ -130,7 +139,7 @@ def test_bsa_on_spade_has_no_latents_and_drops_feature_matching(tmp_path):
         return dict(type='SPADESynthesizer', ema_momentum=None,
                     data_preprocessor=dict(type='SISDataPreprocessor', num_classes=5),
                     generator=dict(type='SPADEGenerator', num_classes=5, base_channels=2,
-                                   crop_size=SIZE),
+                                   crop_size=SIZE, norm_affine=True),
                     discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=5,
                                        base_channels=2, num_scales=1, num_layers=2),
                     transfer=transfer)

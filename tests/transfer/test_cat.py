@@ -1,5 +1,7 @@
 """CAT: the source generator reads A^T y_t; the D head follows the affinity initialisation rule."""
+import json
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ from catgen.affinity import AffinityMatrix
 from catgen.engine.optimizers import GANOptimWrapperConstructor
 from catgen.registry import MODELS
 from catgen.structures import SISDataSample
-from catgen.transfer.cat import CAT, CATGenerator  # noqa: F401 (registers)
+from catgen.models.generators import AffinityInputGenerator
+from catgen.transfer.cat import CAT  # noqa: F401 (registers)
 
 SIZE = 32
 SOURCE = ['sky', 'grass', 'water', 'rock', 'tree']  # N_s = 5 -> 6 channels
@@ -20,13 +23,20 @@ A = np.array([[0.0, 0.9, 0.0, 0.0, 0.1],
               [0.0, 0.3, 0.0, 0.1, 0.6]])
 
 
-def synth_cfg(n_pre, n_model, transfer=None, discriminator=True):
+def synth_cfg(n_pre, n_model, transfer=None, discriminator=True, wrap=None):
+    """A tiny OASIS synthesizer reading ``n_pre`` channels; with ``wrap`` (CAT's architecture)
+    its generator is an AffinityInputGenerator around an ``n_model``-channel source generator.
+    G and D take the class count from the data preprocessor unless given."""
+    gen = dict(type='OASISGenerator', num_classes=n_model, z_dim=4, base_channels=4,
+               channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8)
+    wrap = (n_pre != n_model) if wrap is None else wrap
+    if wrap:
+        gen = dict(type='AffinityInputGenerator', generator=gen)
     return dict(
         type='OASISSynthesizer',
         data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n_pre),
-        generator=dict(type='OASISGenerator', num_classes=n_model, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n_model, base_channels=2,
+        generator=gen,
+        discriminator=dict(type='OASISDiscriminator', base_channels=2,
                            channel_multipliers=(1, 2, 2)) if discriminator else None,
         ema_momentum=0.5, transfer=transfer)
 
@@ -56,8 +66,7 @@ def source(tmp_path_factory):
 
 def build(source, tmp_path, **kw):
     torch.manual_seed(0)
-    transfer = dict(type='CAT', source_checkpoint=source['ckpt'], save_dir=str(tmp_path),
-                    target_classes=TARGET)
+    transfer = dict(type='CAT', source_checkpoint=source['ckpt'], target_classes=TARGET)
     if 'affinity' not in kw:
         transfer['affinity_file'] = source['affinity']
     transfer.update(kw)
@@ -73,7 +82,7 @@ def optim(model):
 def test_generator_input_is_At_y_and_source_weights_are_loaded(source, tmp_path):
     model = build(source, tmp_path)
     gen = model.generator
-    assert isinstance(gen, CATGenerator) and gen.num_classes == 4 and gen.z_dim == 4
+    assert isinstance(gen, AffinityInputGenerator) and gen.num_classes == 4 and gen.z_dim == 4
     # the wrapped generator is the source EMA generator, unchanged
     src = source['model'].generator_ema.module.state_dict()
     for k, v in gen.generator.state_dict().items():
@@ -116,7 +125,7 @@ def test_discriminator_head_follows_the_initialisation_rule(source, tmp_path):
             assert torch.equal(v, src_d[k]), k
 
 
-def test_affinity_saved_with_heatmap_and_reused(source, tmp_path):
+def test_affinity_written_to_the_work_dir_and_the_checkpoint_meta(source, tmp_path):
     calls = []
 
     def encoder(texts):
@@ -124,16 +133,22 @@ def test_affinity_saved_with_heatmap_and_reused(source, tmp_path):
         g = np.random.default_rng(len(texts))
         return g.normal(size=(len(texts), 8))
 
-    est = dict(type='TextAffinity', encoder=encoder, templates=('{}',))
+    est = dict(type='TextAffinity', encoder=encoder, templates=('{}',), use_cache=False)
     model = build(source, tmp_path, affinity=est, source_classes=None)
     assert calls  # estimated once; source names came from the checkpoint's meta
     assert model.transfer.matrix.source_classes == tuple(SOURCE)
-    for suffix in ('json', 'npz', 'png'):
+    # the layer holds the estimated matrix (channel space, don't care -> don't care)
+    expected = torch.as_tensor(model.transfer.matrix.to_channel_matrix(), dtype=torch.float32)
+    assert torch.allclose(model.generator.affinity.matrix, expected)
+    model.transfer.before_run(SimpleNamespace(work_dir=str(tmp_path)))  # the TransferHook
+    for suffix in ('json', 'png'):
         assert (tmp_path / f'affinity.{suffix}').is_file()
-    n = len(calls)
-    again = build(source, tmp_path, affinity=est)
-    assert len(calls) == n  # reused from save_dir
-    assert np.array_equal(again.transfer.matrix.values, model.transfer.matrix.values)
+    saved = AffinityMatrix.load(tmp_path / 'affinity.json')
+    assert np.allclose(saved.values, model.transfer.matrix.values)
+    meta = model.transfer.checkpoint_meta()
+    assert meta['type'] == 'CAT'
+    assert np.allclose(np.asarray(json.loads(json.dumps(meta))['affinity']['values']),
+                       model.transfer.matrix.values)
 
 
 def test_fixed_vs_learned_affinity_after_a_step(source, tmp_path):
@@ -154,13 +169,16 @@ def test_stage_one_trains_only_affinity_and_discriminator_head(source, tmp_path)
     before = {k: v.detach().clone() for k, v in params.items()}
     try:
         hub.update_info('iter', 0)
+        model.transfer.before_train_iter(None, model, 0)  # what the TransferHook calls
         model.train_step(batch(4), wrapper)
         moved = {k for k, v in before.items()
                  if not torch.equal(v, params[k]) and not k.startswith('generator_ema')}
         assert moved == {'generator.affinity.weight', 'discriminator.layer_up_last.weight',
                          'discriminator.layer_up_last.bias'}
-        assert all(p.requires_grad for p in model.discriminator.parameters())  # restored
+        assert not any(p.requires_grad for p in model.discriminator.body_down.parameters())
         hub.update_info('iter', 3)
+        model.transfer.before_train_iter(None, model, 3)
+        assert all(p.requires_grad for p in model.discriminator.parameters())
         fc0 = model.generator.generator.fc.weight.detach().clone()
         d0 = model.discriminator.body_down[0].conv1[0].weight_orig.detach().clone()
         model.train_step(batch(4), wrapper)
@@ -189,23 +207,31 @@ def test_missing_source_checkpoint_fails_at_once_naming_the_file(tmp_path):
 
 
 def test_wrong_generator_class_count_is_explained(source, tmp_path):
-    cfg = synth_cfg(4, 4, dict(type='CAT', source_checkpoint=source['ckpt'],
-                               affinity_file=source['affinity'], target_classes=TARGET))
+    transfer = dict(type='CAT', source_checkpoint=source['ckpt'],
+                    affinity_file=source['affinity'], target_classes=TARGET)
+    with pytest.raises(ValueError, match="6 source class names .* the model's 5 source channels"):
+        MODELS.build(synth_cfg(4, 5, transfer))  # wrapped generator: 5 channels, source 6
+    transfer['source_classes'] = SOURCE[:4]  # names that fit: the weights still do not
     with pytest.raises(ValueError, match='SOURCE num_classes'):
-        MODELS.build(cfg)
+        MODELS.build(synth_cfg(4, 5, dict(transfer, affinity_file=None, affinity=dict(
+            type='TextAffinity', encoder=lambda t: np.eye(len(t), 8), templates=('{}',),
+            use_cache=False))))
+    with pytest.raises(TypeError, match='AffinityInputGenerator'):
+        MODELS.build(synth_cfg(4, 4, transfer, wrap=False))  # no affinity layer at all
 
 
 def test_ade20k_config_without_data_fails_at_once_naming_what_goes_where(tmp_path):
-    from mmengine.config import Config
     from mmengine.runner import Runner
-    cfg = Config.fromfile('configs/cat/oasis_ade20k_100.py')
-    cfg.work_dir = str(tmp_path)
+
+    from catgen.utils.config import load_config
+    cfg = load_config('configs/cat/oasis_ade20k_100.py', work_dir=str(tmp_path))
+    assert cfg.model.data_preprocessor.num_classes == 151  # from ADE20K's declared classes
     cfg.model.transfer.source_checkpoint = str(tmp_path / 'checkpoints/oasis_coco-stuff.pth')
     cfg.model.transfer.target_dataset.data_root = str(tmp_path / 'data/ade/ADEChallengeData2016')
     t0 = time.perf_counter()
     with pytest.raises(FileNotFoundError) as err:
         # shrink the model: the failure must come from the checks, not from building widths
-        cfg.model.generator.base_channels = 2
+        cfg.model.generator.generator.base_channels = 2
         cfg.model.discriminator.base_channels = 2
         Runner.from_cfg(cfg)
     msg = str(err.value)
@@ -216,13 +242,15 @@ def test_ade20k_config_without_data_fails_at_once_naming_what_goes_where(tmp_pat
 
 def test_patchgan_input_conv_reads_target_maps_as_the_source_reads_At_y(tmp_path):
     def spade(n_pre, n_model, transfer=None):
+        gen = dict(type='SPADEGenerator', num_classes=n_model, base_channels=2, crop_size=SIZE)
+        if n_pre != n_model:
+            gen = dict(type='AffinityInputGenerator', generator=gen)
         return dict(
             type='SPADESynthesizer', ema_momentum=None, transfer=transfer,
             data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n_pre),
-            generator=dict(type='SPADEGenerator', num_classes=n_model, base_channels=2,
-                           crop_size=SIZE),
-            discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=n_model,
-                               num_layers=2, base_channels=4))
+            generator=gen,
+            discriminator=dict(type='MultiScalePatchGANDiscriminator', num_layers=2,
+                               base_channels=4))
     torch.manual_seed(1)
     src = MODELS.build(spade(6, 6)).eval()
     ckpt = tmp_path / 'spade.pth'
@@ -230,7 +258,7 @@ def test_patchgan_input_conv_reads_target_maps_as_the_source_reads_At_y(tmp_path
     AffinityMatrix(A, TARGET, SOURCE).save(tmp_path / 'aff')
     model = MODELS.build(spade(4, 6, dict(
         type='CAT', source_checkpoint=str(ckpt), affinity_file=str(tmp_path / 'aff.json'),
-        target_classes=TARGET, source_classes=SOURCE, save_dir=str(tmp_path)))).eval()
+        target_classes=TARGET, source_classes=SOURCE))).eval()
     y_t = model.data_preprocessor(batch(4), False)['inputs']['seg']
     img = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
     with torch.no_grad():

@@ -16,12 +16,15 @@ SIZE = 32
 CLASSES = ['sky', 'grass', 'water', 'rock']
 
 
-def synth_cfg(n, transfer=None, discriminator=True):
+def synth_cfg(n, transfer=None, discriminator=True, wrap=False):
+    gen = dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
+               channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8)
+    if wrap:  # CAT's architecture: the source generator behind the affinity layer
+        gen = dict(type='AffinityInputGenerator', generator=gen)
     return dict(
         type='OASISSynthesizer', data_preprocessor=dict(type='SISDataPreprocessor', num_classes=n),
-        generator=dict(type='OASISGenerator', num_classes=n, z_dim=4, base_channels=4,
-                       channel_multipliers=(4, 2, 1), crop_size=SIZE, spade_hidden=8),
-        discriminator=dict(type='OASISDiscriminator', num_classes=n, base_channels=2,
+        generator=gen,
+        discriminator=dict(type='OASISDiscriminator', base_channels=2,
                            channel_multipliers=(1, 2, 2)) if discriminator else None,
         ema_momentum=0.5, transfer=transfer)
 
@@ -46,8 +49,8 @@ def source(tmp_path_factory):
 def build_free(source, tmp_path):
     transfer = dict(type='CATTrainingFree', source_checkpoint=source['ckpt'],
                     affinity_file=source['identity'], target_classes=CLASSES,
-                    source_classes=CLASSES, save_dir=str(tmp_path))
-    return MODELS.build(synth_cfg(5, transfer, discriminator=False)).eval()
+                    source_classes=CLASSES)
+    return MODELS.build(synth_cfg(5, transfer, discriminator=False, wrap=True)).eval()
 
 
 def test_identity_affinity_reproduces_the_source_output_exactly(source, tmp_path):
@@ -95,9 +98,9 @@ def test_test_and_synthesize_tools_run_on_it_with_checkpoint_none(tiny_synthscen
     root = str(tiny_synthscenes)
     cfg = tmp_path / 'free.py'
     cfg.write_text(f'''
-_base_ = ['{REPO}/configs/cat/oasis_synthscenes_training-free.py']
+_base_ = ['{REPO}/configs/cat/oasis_synthscenes-training-free.py']
 model = dict(
-    generator=dict(base_channels=4, spade_hidden=8, z_dim=4),
+    generator=dict(generator=dict(base_channels=4, spade_hidden=8, z_dim=4)),
     transfer=dict(
         source_checkpoint='{ckpt}',
         affinity=dict(_delete_=True, type='GroundTruthAffinity', classes_json='{root}'),

@@ -13,6 +13,7 @@ from catgen.transfer.cdc import (CDC, cdc_distance_loss,  # noqa: F401 (register
                                  pairwise_similarity_logits)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import count_forwards, strategy_losses  # noqa: E402
 from tiny_oasis import SIZE, save_source, synth_cfg  # noqa: E402,F401
 from tiny_oasis import batch as tiny_batch  # noqa: E402
 
@@ -52,7 +53,7 @@ def test_cdc_loss_is_zero_when_adapted_equals_source(ckpt):
     model.train()
     data = model.data_preprocessor(batch(4), True)
     for _ in range(3):  # whichever layer is drawn
-        loss = model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc']
+        loss = strategy_losses(model, data['inputs'])['loss_cdc']
         assert float(loss.detach()) == 0
 
 
@@ -68,7 +69,7 @@ def test_cdc_runs_two_train_steps_then_the_loss_is_positive(ckpt):
     assert all(torch.equal(p, src[n]) for n, p in source.named_parameters())
     assert not any(p.requires_grad for p in source.parameters())
     data = model.data_preprocessor(batch(4), True)
-    loss = model.transfer.generator_losses(model, data['inputs'], None)['loss_cdc']
+    loss = strategy_losses(model, data['inputs'])['loss_cdc']
     assert float(loss.detach()) > 0
 
 
@@ -76,3 +77,20 @@ def test_cdc_needs_two_samples(ckpt):
     model, optim = build(4, ckpt)
     with pytest.raises(ValueError, match='batch size >= 2'):
         model.train_step(batch(4, b=1), optim)
+
+
+def test_one_adapted_generator_forward_per_update(ckpt):
+    """CDC reads the features of the step's own generator forward: per train step the adapted
+    generator runs once for D's update and once for G's, exactly as finetune-all."""
+    counts = {}
+    for kind in ('FinetuneAll', 'CDC'):
+        torch.manual_seed(0)
+        model = MODELS.build(synth_cfg(4, dict(type=kind, source_checkpoint=ckpt)))
+        optim = GANOptimWrapperConstructor(dict(
+            generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
+            discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
+        calls = count_forwards(model.generator)
+        logs = model.train_step(batch(4), optim)
+        counts[kind] = len(calls)
+    assert 'loss_cdc' in logs
+    assert counts == {'FinetuneAll': 2, 'CDC': 2}

@@ -12,6 +12,7 @@ from catgen.registry import MODELS
 from catgen.transfer.dcl import DCL, info_nce, others  # noqa: F401 (registers DCL)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_oasis import count_forwards, strategy_losses  # noqa: E402
 from tiny_oasis import SIZE, save_source, synth_cfg  # noqa: E402,F401
 from tiny_oasis import batch as tiny_batch  # noqa: E402
 
@@ -62,7 +63,7 @@ def test_dcl_runs_two_train_steps(ckpt):
     # the discriminator term trains D: its gradient reaches the discriminator's bottleneck
     model.train()
     data = model.data_preprocessor(batch(4), True)
-    loss = model.transfer.discriminator_losses(model, data['inputs'], None)['loss_dcl_d']
+    loss = strategy_losses(model, data['inputs'], 'discriminator')['loss_dcl_d']
     loss.backward()
     assert model.discriminator.body_down[-1].conv2[1].weight_orig.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.generator.parameters())
@@ -72,4 +73,19 @@ def test_dcl_needs_two_samples(ckpt):
     model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))
     data = model.data_preprocessor(batch(4, b=1), True)
     with pytest.raises(ValueError, match='batch size >= 2'):
-        model.transfer.generator_losses(model, data['inputs'], None)
+        strategy_losses(model, data['inputs'])
+
+
+def test_one_adapted_generator_forward_per_update(ckpt):
+    """DCL's generator term reads the step's own features, its discriminator term the images
+    of D's update: per train step the adapted generator runs twice, as in finetune-all."""
+    torch.manual_seed(0)
+    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))
+    optim = GANOptimWrapperConstructor(dict(
+        generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
+    calls = count_forwards(model.generator)
+    source_calls = count_forwards(model.transfer.source_generator)
+    logs = model.train_step(batch(4), optim)
+    assert {'loss_dcl_g', 'loss_dcl_d'} <= set(logs)
+    assert len(calls) == 2 and len(source_calls) == 2  # one each per update

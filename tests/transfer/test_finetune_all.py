@@ -1,6 +1,4 @@
-"""FinetuneAll: every shape-compatible weight from the source, class-dependent layers fresh."""
-import re
-
+"""FinetuneAll: every weight from the source except the class channels of the class slices."""
 import pytest
 import torch
 
@@ -8,7 +6,6 @@ from catgen.registry import MODELS
 from catgen.transfer.finetune_all import FinetuneAll  # noqa: F401 (registers)
 
 SIZE = 32
-CLASS_KEY = re.compile(r'^(fc|.*mlp_shared\.0|layer_up_last|.*model0\.0)\.')
 
 
 def oasis_cfg(n, transfer=None, width=4):
@@ -46,8 +43,19 @@ def source(tmp_path_factory):
     return model, save_source(model, tmp_path_factory.mktemp('ft') / 'src.pth')
 
 
+def class_channels(network, n):
+    """{state key: (dim, slice)} of the class channels of ``network``'s class slices."""
+    out = {}
+    for cs in network.class_slices():
+        dim = 1 if cs.kind == 'input' else 0
+        out[f'{cs.module}.weight'] = (dim, cs.index(n))
+        if cs.kind == 'output':
+            out[f'{cs.module}.bias'] = (0, cs.index(n))
+    return out
+
+
 @pytest.mark.parametrize('n_target', [4, 6])
-def test_copies_compatible_weights_and_reinitialises_class_layers(source, n_target):
+def test_copies_weights_and_restarts_the_class_channels(source, n_target):
     src, ckpt = source
     torch.manual_seed(0)
     fresh = MODELS.build(oasis_cfg(n_target))
@@ -57,11 +65,24 @@ def test_copies_compatible_weights_and_reinitialises_class_layers(source, n_targ
                  discriminator=src.discriminator.state_dict())
     for part, src_state in parts.items():
         fresh_state = getattr(fresh, part).state_dict()
+        classes = class_channels(getattr(model, part), n_target)
         for k, v in getattr(model, part).state_dict().items():
-            if CLASS_KEY.match(k):  # fresh even with equal class counts (reinit_class_layers)
-                assert torch.equal(v, fresh_state[k]), (part, k)
-            else:
+            if k not in classes:
                 assert torch.equal(v, src_state[k]), (part, k)
+                continue
+            # fresh in the class channels even with equal class counts (reinit_class_layers)
+            dim, idx = classes[k]
+            own = [slice(None)] * v.dim()
+            own[dim] = idx
+            assert torch.equal(v[tuple(own)], fresh_state[k][tuple(own)]), (part, k)
+            # outside them (the noise channels of G's inputs, D's "fake" row) from the source
+            n_src = src_state[k].shape[dim] - (v.shape[dim] - n_target)
+            keep = torch.ones(v.shape[dim], dtype=torch.bool)
+            keep[idx] = False
+            src_keep = torch.ones(src_state[k].shape[dim], dtype=torch.bool)
+            src_keep[idx.start:idx.start + n_src] = False
+            assert torch.equal(v.index_select(dim, keep.nonzero()[:, 0]),
+                               src_state[k].index_select(dim, src_keep.nonzero()[:, 0])), (part, k)
     assert 'fc' in model.transfer.reinitialised['generator']
     assert 'body.0.norm_0.mlp_shared.0' in model.transfer.reinitialised['generator']
     assert model.transfer.reinitialised['discriminator'] == ['layer_up_last']
@@ -73,7 +94,10 @@ def test_reinit_false_copies_class_layers_when_shapes_match(source):
     _, ckpt = source
     model = MODELS.build(oasis_cfg(6, dict(type='FinetuneAll', source_checkpoint=ckpt,
                                            reinit_class_layers=False)))
-    assert model.transfer.reinitialised == {'generator': [], 'discriminator': []}
+    src = source[0]
+    assert torch.equal(model.generator.fc.weight, src.generator_ema.module.fc.weight)
+    assert torch.equal(model.discriminator.layer_up_last.weight,
+                       src.discriminator.layer_up_last.weight)
 
 
 def test_other_architecture_is_an_error(source):

@@ -87,9 +87,9 @@ def test_patchgan_first_layers_of_every_scale_frozen(tmp_path):
     torch.manual_seed(0)
     model = MODELS.build(spade_cfg(4, dict(type='FreezeD', source_checkpoint=ckpt,
                                            num_frozen_blocks=2)))
-    assert model.transfer.frozen_modules == [
-        'discriminator_0.model0', 'discriminator_0.model1',
-        'discriminator_1.model0', 'discriminator_1.model1']
+    assert model.transfer.frozen_modules == [  # level by level, every scale
+        'discriminator_0.model0', 'discriminator_1.model0',
+        'discriminator_0.model1', 'discriminator_1.model1']
     moved, names, _, _ = train_and_compare(model, steps=1)
     frozen = {k for k in names if '.model0.' in k or '.model1.' in k}
     assert frozen and not moved & frozen
@@ -98,6 +98,6 @@ def test_patchgan_first_layers_of_every_scale_frozen(tmp_path):
 
 def test_too_many_blocks_is_an_error(tmp_path):
     ckpt = source_ckpt(oasis_cfg(6), tmp_path / 'src.pth')
-    with pytest.raises(ValueError, match='3 encoder blocks'):
+    with pytest.raises(ValueError, match='has 3 input levels'):
         MODELS.build(oasis_cfg(4, dict(type='FreezeD', source_checkpoint=ckpt,
                                        num_frozen_blocks=4)))

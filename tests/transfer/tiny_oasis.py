@@ -32,3 +32,20 @@ def save_source(path, n=5, seed=1):
     torch.manual_seed(seed)
     torch.save({'meta': {'iter': 0}, 'state_dict': MODELS.build(synth_cfg(n)).state_dict()}, path)
     return str(path)
+
+
+def strategy_losses(model, inputs, part='generator'):
+    """The strategy's loss terms for ``part`` on a generator forward made as the synthesizer's
+    training step makes it (noise, and feature levels when the strategy reads them)."""
+    if part == 'generator':
+        fake, z, feats = model.generate_for_training(inputs)
+        return model.transfer.generator_losses(model, inputs, fake, z=z, feats=feats)
+    fake, z, _ = model.generate_for_training(inputs, grad=False)
+    return model.transfer.discriminator_losses(model, inputs, fake, z=z)
+
+
+def count_forwards(module):
+    """Attach a forward hook counting ``module``'s calls; returns the list it appends to."""
+    calls = []
+    module.register_forward_hook(lambda m, args, out: calls.append(1))
+    return calls

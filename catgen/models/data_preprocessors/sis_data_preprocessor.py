@@ -35,9 +35,16 @@ class SISDataPreprocessor(BaseDataPreprocessor):
     naming the sample's ``seg_map_path``.
     """
 
-    def __init__(self, num_classes, ignore_index=255, mean=127.5, std=127.5,
+    def __init__(self, num_classes=None, ignore_index=255, mean=127.5, std=127.5,
                  non_blocking=False):
         super().__init__(non_blocking=non_blocking)
+        if num_classes is None:
+            raise ValueError(
+                'SISDataPreprocessor needs num_classes (label channels, don\'t care included). '
+                'The tools (train.py, test.py, synthesize.py, init_synthesizer) fill it in from '
+                'the training set\'s classes; when they cannot (no data at hand, a data set '
+                'without declared classes), set model.data_preprocessor.num_classes in the '
+                'config.')
         if int(num_classes) < 1:
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
         self.num_classes = int(num_classes)

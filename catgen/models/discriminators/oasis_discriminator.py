@@ -22,6 +22,7 @@ from torch.nn.utils import spectral_norm as sn
 
 from catgen.registry import MODELS
 from ..generators.oasis_generator import oasis_init_weights
+from ..protocol import ClassSlice, TransferableDiscriminator
 
 
 class OASISDResBlock(nn.Module):
@@ -83,7 +84,7 @@ class OASISDResBlock(nn.Module):
 
 
 @MODELS.register_module()
-class OASISDiscriminator(nn.Module):
+class OASISDiscriminator(TransferableDiscriminator, nn.Module):
     """OASIS U-Net discriminator: per-pixel logits over fake + the semantic classes.
 
     Official widths: encoder 3 -> 128 -> 128 -> 256 -> 256 -> 512 -> 512, decoder
@@ -98,6 +99,9 @@ class OASISDiscriminator(nn.Module):
             (official (2, 2, 4, 4, 8, 8) -> 128, 128, 256, 256, 512, 512); the decoder mirrors them.
         spectral_norm: spectral norm on every residual-block conv (not on ``layer_up_last``).
         init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
+
+    Model protocol: class slice ``layer_up_last`` (output rows from 1: row 0 is "fake");
+    feature levels ``body_down.<i>`` then ``body_up.<i>``; input levels ``body_down.<i>``.
     """
 
     def __init__(self, num_classes, base_channels=64, channel_multipliers=(2, 2, 4, 4, 8, 8),
@@ -124,19 +128,38 @@ class OASISDiscriminator(nn.Module):
         if init_gain is not None:
             oasis_init_weights(self, init_gain)
 
-    @staticmethod
-    def encoder_block_names(k):
-        """Names of the encoder's first k (highest-resolution) blocks, for FreezeD.
+    # ---------------------------------------------------------------- model protocol
+    def class_slices(self):
+        return [ClassSlice('layer_up_last', 'output', 1)]
 
-        k: int -> ['body_down.0', ..., f'body_down.{k - 1}'].
-        """
-        return [f'body_down.{i}' for i in range(k)]
+    def feature_levels(self):
+        return tuple([f'body_down.{i}' for i in range(self.num_blocks)]
+                     + [f'body_up.{i}' for i in range(self.num_blocks)])
 
-    def forward(self, img, return_features=False):
+    def input_levels(self):
+        return [[f'body_down.{i}'] for i in range(self.num_blocks)]
+
+    def log_likelihood(self, output, seg, kind='real'):
+        """'real': per pixel ``log(1 - p_fake) = logsumexp(logits[1:]) - logsumexp(logits)``;
+        'label': ``log_softmax(logits)[argmax(seg) + 1]`` over pixels that are not don't care;
+        both averaged over pixels and the batch."""
+        if kind == 'real':
+            return (torch.logsumexp(output[:, 1:], 1) - torch.logsumexp(output, 1)).mean()
+        if kind == 'label':
+            log_p = torch.log_softmax(output, 1)
+            cls = seg.argmax(dim=1)
+            ll = log_p.gather(1, (cls + 1).unsqueeze(1))[:, 0]
+            valid = (cls != 0).float()
+            return (ll * valid).sum() / valid.sum().clamp_min(1)
+        raise ValueError(f"log_likelihood kind must be 'real' or 'label', got {kind!r}")
+
+    def forward(self, img, seg=None, return_features=False):
         """Per-pixel N+1 logits.
 
         Args:
             img: Tensor[B, 3, H, W] in [-1, 1], H and W divisible by 2**num_blocks.
+            seg: the label map; ignored (OASIS's discriminator does not read it), accepted for
+                the protocol's one call signature ``D(img, seg)``.
             return_features: also return every block's output.
 
         Returns:

@@ -1,10 +1,14 @@
 """The PatchGAN discriminator of SPADE (official ``NLayerDiscriminator``, Park et al. 2019)."""
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm as sn
 
 from catgen.models.generators.spade_generator import init_weights_official
 from catgen.registry import MODELS
+
+from ..protocol import ClassSlice, TransferableDiscriminator, mean_log_sigmoid
 
 
 def _norm_conv(conv, spectral_norm, norm_type):
@@ -25,7 +29,7 @@ def _norm_conv(conv, spectral_norm, norm_type):
 
 
 @MODELS.register_module()
-class PatchGANDiscriminator(nn.Module):
+class PatchGANDiscriminator(TransferableDiscriminator, nn.Module):
     """SPADE's PatchGAN: ``cat([seg, img])`` -> list of intermediate features, patch logits last.
 
     ``num_layers`` 4x4 convs (the first three with stride 2 at official settings, the last of them
@@ -43,6 +47,10 @@ class PatchGANDiscriminator(nn.Module):
         norm_type: norm after the middle convs, 'instance' (official), 'batch' or 'none'.
         init_type: weight initialisation, official 'xavier' (see ``init_weights_official``).
         init_gain: gain of that initialisation (official 0.02).
+
+    Model protocol: class slice ``model0.0`` (its first ``num_classes`` input channels read the
+    label map, the image channels come after); feature levels ``model0`` .. ``model<n-1>``
+    (the patch logits ``model<n>`` are the output); input levels ``model<j>``.
     """
 
     def __init__(self, num_classes, num_layers=4, base_channels=64, img_channels=3,
@@ -66,6 +74,23 @@ class PatchGANDiscriminator(nn.Module):
             self.add_module(f'model{n}', nn.Sequential(*group))
         init_weights_official(self, init_type, init_gain)
 
+    # ---------------------------------------------------------------- model protocol
+    def class_slices(self):
+        return [ClassSlice('model0.0', 'input', 0)]
+
+    def feature_levels(self):
+        return tuple(f'model{n}' for n in range(self.num_layers))
+
+    def input_levels(self):
+        return [[f'model{n}'] for n in range(self.num_layers + 1)]
+
+    def log_likelihood(self, output, seg, kind='real'):
+        """'real': mean ``log sigmoid`` of the patch logits (the last tensor of ``output``)."""
+        if kind != 'real':
+            raise ValueError(f"a PatchGAN has no class head: log_likelihood kind must be 'real', "
+                             f'got {kind!r}')
+        return mean_log_sigmoid([output[-1]])
+
     def forward_input(self, x):
         """x: Tensor[B, num_classes + 3, H, W] (seg, then image) -> num_layers + 1 tensors."""
         feats = []
@@ -74,18 +99,23 @@ class PatchGANDiscriminator(nn.Module):
             feats.append(x)
         return feats
 
-    def forward(self, img, seg):
+    def forward(self, img, seg, return_features=False):
         """Score image patches given the label map.
 
         Args:
             img: Tensor[B, 3, H, W] in [-1, 1].
             seg: Tensor[B, num_classes, H, W], one-hot label map.
+            return_features: also return the intermediate features by level name.
 
         Returns:
             list of ``num_layers + 1`` tensors: the intermediate features (after each LeakyReLU)
-            then the patch logits ``Tensor[B, 1, h, w]`` last.
+            then the patch logits ``Tensor[B, 1, h, w]`` last (what SPADE's losses read); with
+            ``return_features`` a tuple ``(list, OrderedDict[f'model{j}', Tensor])``.
         """
-        if seg.shape[1] != self.num_classes:
-            raise ValueError(f'seg must have num_classes={self.num_classes} channels, '
-                             f'got {seg.shape[1]}')
-        return self.forward_input(torch.cat([seg, img], dim=1))  # official order: seg, image
+        if seg is None or seg.shape[1] != self.num_classes:
+            got = None if seg is None else seg.shape[1]
+            raise ValueError(f'seg must have num_classes={self.num_classes} channels, got {got}')
+        out = self.forward_input(torch.cat([seg, img], dim=1))  # official order: seg, image
+        if return_features:
+            return out, OrderedDict(zip(self.feature_levels(), out[:-1]))
+        return out

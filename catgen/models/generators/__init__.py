@@ -1,5 +1,6 @@
+from .affinity_input_generator import AffinityInputGenerator
 from .oasis_generator import OASISGenerator
 from .spade_encoder import SPADEEncoder
 from .spade_generator import SPADEGenerator
 
-__all__ = ['OASISGenerator', 'SPADEEncoder', 'SPADEGenerator']
+__all__ = ['AffinityInputGenerator', 'OASISGenerator', 'SPADEEncoder', 'SPADEGenerator']

@@ -9,12 +9,15 @@ Module names equal the official ones (``fc``, ``body.<i>``, ``conv_img``), excep
 parameter-free norm inside SPADE is ``param_free_norm`` where the official code says
 ``first_norm`` (see ``catgen/models/oasis_checkpoint.py``).
 """
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from catgen.registry import MODELS
 from ..layers.spade_resblock import SPADEResBlock
+from ..protocol import ClassSlice, TransferableGenerator
 
 
 def oasis_init_weights(module, gain=0.02):
@@ -42,8 +45,30 @@ def oasis_init_weights(module, gain=0.02):
                 nn.init.zeros_(m.bias)
 
 
+def spade_class_slices(network, start):
+    """ClassSlices of every SPADE embedding conv (``...mlp_shared.0``) of ``network``: each
+    reads the (noise +) label map, its label channels from ``start`` on."""
+    return [ClassSlice(name, 'input', start) for name, _ in network.named_modules()
+            if name.endswith('mlp_shared.0')]
+
+
+def spade_scale_shift(network):
+    """BSA's sites of a SPADE network: ``OrderedDict[name, (scale, shift)]`` of every affine
+    ``param_free_norm`` (empty unless built with ``norm_affine=True``)."""
+    return OrderedDict((name, (m.weight, m.bias)) for name, m in network.named_modules()
+                       if name.endswith('param_free_norm') and getattr(m, 'affine', False))
+
+
+def reset_scale_shift(network):
+    """Set every BSA site of ``network`` to the identity: scale 1, shift 0."""
+    with torch.no_grad():
+        for scale, shift in spade_scale_shift(network).values():
+            scale.fill_(1.0)
+            shift.zero_()
+
+
 @MODELS.register_module()
-class OASISGenerator(nn.Module):
+class OASISGenerator(TransferableGenerator, nn.Module):
     """OASIS generator: SPADE residual blocks conditioned on label map + 3D noise.
 
     Args:
@@ -64,11 +89,17 @@ class OASISGenerator(nn.Module):
             SyncBatchNorm2d, synchronised over processes automatically under DDP) or 'instance'.
         spade_hidden: width of SPADE's shared embedding conv (128).
         init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
+        norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
+            adapts (off in OASIS; BSA configs turn it on).
+
+    Model protocol: class slices ``fc`` and every ``...mlp_shared.0`` (label channels after the
+    ``z_dim`` noise channels); feature levels ``body.0`` .. ``body.<n-1>`` (block outputs).
     """
 
     def __init__(self, num_classes, z_dim=64, base_channels=64,
                  channel_multipliers=(16, 16, 16, 8, 4, 2, 1), crop_size=256, aspect_ratio=1.0,
-                 spectral_norm=True, norm_type='batch', spade_hidden=128, init_gain=0.02):
+                 spectral_norm=True, norm_type='batch', spade_hidden=128, init_gain=0.02,
+                 norm_affine=False):
         super().__init__()
         if len(channel_multipliers) < 2:
             raise ValueError('channel_multipliers needs at least 2 entries (first conv + 1 block), '
@@ -96,12 +127,26 @@ class OASISGenerator(nn.Module):
         self.body = nn.ModuleList([
             SPADEResBlock(self.channels[i], self.channels[i + 1], self.label_nc,
                           spectral_norm=spectral_norm, norm_type=norm_type,
-                          hidden_nc=spade_hidden)
+                          hidden_nc=spade_hidden, norm_affine=norm_affine)
             for i in range(self.num_blocks)])
         self.up = nn.Upsample(scale_factor=2, mode='nearest')
         self.conv_img = nn.Conv2d(self.channels[-1], 3, 3, padding=1)
         if init_gain is not None:
             oasis_init_weights(self, init_gain)
+        reset_scale_shift(self)  # BSA's sites start as the identity
+
+    # ---------------------------------------------------------------- model protocol
+    def class_slices(self):
+        return [ClassSlice('fc', 'input', self.z_dim)] + spade_class_slices(self, self.z_dim)
+
+    def feature_levels(self):
+        return tuple(f'body.{i}' for i in range(self.num_blocks))
+
+    def scale_shift(self):
+        return spade_scale_shift(self)
+
+    def adapter_keys(self):
+        return [f'{name}.{p}' for name in self.scale_shift() for p in ('weight', 'bias')]
 
     def make_input(self, seg, z=None):
         """Concatenate noise in front of the label map.
@@ -136,8 +181,8 @@ class OASISGenerator(nn.Module):
 
         Returns:
             Tensor[B, 3, H, W] in [-1, 1]; with ``return_features`` a tuple
-            ``(img, feats)`` where ``feats[i]`` is the output of ``body.<i>`` (before upsampling),
-            Tensor[B, channels[i + 1], h_i, w_i].
+            ``(img, feats)``, ``feats`` an OrderedDict from ``'body.<i>'`` to that block's
+            output (before upsampling), Tensor[B, channels[i + 1], h_i, w_i].
         """
         if tuple(seg.shape[2:]) != self.output_size:
             raise ValueError(
@@ -148,10 +193,10 @@ class OASISGenerator(nn.Module):
         seg = self.make_input(seg, z)
         x = F.interpolate(seg, size=self.start_size, mode='nearest')
         x = self.fc(x)
-        feats = []
+        feats = OrderedDict()
         for i, block in enumerate(self.body):
             x = block(x, seg)
-            feats.append(x)
+            feats[f'body.{i}'] = x
             if i < self.num_blocks - 1:
                 x = self.up(x)
         img = torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))

@@ -5,6 +5,8 @@ A 3x3 conv lifts the label map, downsampled (nearest) to ``1 / 2**num_up`` of th
 residual blocks ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3`` (and ``up_4`` for
 'most') with x2 nearest upsampling between them; LeakyReLU(0.2) -> 3x3 conv -> tanh.
 """
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,6 +14,9 @@ from torch.nn import init
 
 from catgen.models.layers.spade_resblock import SPADEResBlock
 from catgen.registry import MODELS
+
+from ..protocol import ClassSlice, TransferableGenerator
+from .oasis_generator import reset_scale_shift, spade_class_slices, spade_scale_shift
 
 # 'normal': 5 upsamplings (1/32 of the output), 'more': 6, 'most': 7 (as the official code).
 NUM_UP_LAYERS = {'normal': 5, 'more': 6, 'most': 7}
@@ -63,7 +68,7 @@ def init_weights_official(module, init_type='xavier', gain=0.02):
 
 
 @MODELS.register_module()
-class SPADEGenerator(nn.Module):
+class SPADEGenerator(TransferableGenerator, nn.Module):
     """SPADE generator: one-hot label map (and, with ``use_vae``, a style code z) -> RGB image.
 
     Args:
@@ -80,11 +85,17 @@ class SPADEGenerator(nn.Module):
         spade_hidden: width of SPADE's shared embedding (official hard-codes 128).
         init_type: weight initialisation, official 'xavier' (see :func:`init_weights_official`).
         init_gain: gain / std of that initialisation (official ``init_variance`` 0.02).
+        norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
+            adapts (off in SPADE; BSA configs turn it on).
+
+    Model protocol: class slices ``fc`` (without ``use_vae``) and every ``...mlp_shared.0``;
+    feature levels ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3`` (``up_4``).
     """
 
     def __init__(self, num_classes, base_channels=64, crop_size=256, aspect_ratio=1.0,
                  num_upsampling_layers='normal', use_vae=False, z_dim=256, spectral_norm=True,
-                 norm_type='batch', spade_hidden=128, init_type='xavier', init_gain=0.02):
+                 norm_type='batch', spade_hidden=128, init_type='xavier', init_gain=0.02,
+                 norm_affine=False):
         super().__init__()
         if num_upsampling_layers not in NUM_UP_LAYERS:
             raise ValueError(f'num_upsampling_layers must be one of {tuple(NUM_UP_LAYERS)}, '
@@ -110,7 +121,8 @@ class SPADEGenerator(nn.Module):
 
         def block(fin, fout):
             return SPADEResBlock(fin, fout, num_classes, spectral_norm=spectral_norm,
-                                 norm_type=norm_type, hidden_nc=spade_hidden)
+                                 norm_type=norm_type, hidden_nc=spade_hidden,
+                                 norm_affine=norm_affine)
 
         self.head_0 = block(16 * nf, 16 * nf)
         self.G_middle_0 = block(16 * nf, 16 * nf)
@@ -126,6 +138,27 @@ class SPADEGenerator(nn.Module):
         self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)  # nearest
         init_weights_official(self, init_type, init_gain)
+        reset_scale_shift(self)  # BSA's sites start as the identity
+        self.output_size = ((self.sh * 2 ** self.num_up, self.sw * 2 ** self.num_up)
+                            if use_vae else None)
+
+    # ---------------------------------------------------------------- model protocol
+    def _block_names(self):
+        names = ['head_0', 'G_middle_0', 'G_middle_1', 'up_0', 'up_1', 'up_2', 'up_3']
+        return names + (['up_4'] if self.num_upsampling_layers == 'most' else [])
+
+    def class_slices(self):
+        first = [] if self.use_vae else [ClassSlice('fc', 'input', 0)]
+        return first + spade_class_slices(self, 0)
+
+    def feature_levels(self):
+        return tuple(self._block_names())
+
+    def scale_shift(self):
+        return spade_scale_shift(self)
+
+    def adapter_keys(self):
+        return [f'{name}.{p}' for name in self.scale_shift() for p in ('weight', 'bias')]
 
     def _initial_features(self, seg, z):
         """The ``16 * ngf`` tensor at the latent grid, from the label map or from ``z``."""
@@ -165,25 +198,22 @@ class SPADEGenerator(nn.Module):
 
         Returns:
             Tensor[B, 3, H, W] in [-1, 1]; with ``return_features`` a tuple ``(img, feats)``,
-            ``feats`` the list of block outputs in order head_0, G_middle_0, G_middle_1,
-            up_0, .., up_3 (, up_4).
+            ``feats`` an OrderedDict of the block outputs, keyed head_0, G_middle_0,
+            G_middle_1, up_0, .., up_3 (, up_4).
         """
-        feats = []
+        feats = OrderedDict()
         x = self._initial_features(seg, z)
         x = self.head_0(x, seg)
-        feats.append(x)
+        feats['head_0'] = x
         x = self.G_middle_0(self.up(x), seg)
-        feats.append(x)
+        feats['G_middle_0'] = x
         if self.num_upsampling_layers in ('more', 'most'):
             x = self.up(x)
         x = self.G_middle_1(x, seg)
-        feats.append(x)
-        blocks = [self.up_0, self.up_1, self.up_2, self.up_3]
-        if self.num_upsampling_layers == 'most':
-            blocks.append(self.up_4)
-        for blk in blocks:
-            x = blk(self.up(x), seg)
-            feats.append(x)
+        feats['G_middle_1'] = x
+        for name in self._block_names()[3:]:
+            x = getattr(self, name)(self.up(x), seg)
+            feats[name] = x
         img = torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
         if return_features:
             return img, feats

@@ -31,27 +31,58 @@ def channel_matrix(matrix):
     return m
 
 
+def uniform_channel_matrix(num_target, num_source):
+    """``float64[num_target, num_source]``: don't care -> don't care, every other target
+    channel uniform over the source channels 1..num_source-1 (an uninformed affinity)."""
+    m = np.zeros((num_target, num_source))
+    m[0, 0] = 1.0
+    m[1:, 1:] = 1.0 / (num_source - 1)
+    return m
+
+
 @MODELS.register_module()
 class AffinityLayer(nn.Module):
     """1x1 convolution without bias, weights ``A^T``: target one-hot -> soft source map.
 
     Args:
         matrix: an :class:`~catgen.affinity.AffinityMatrix` or a channel-space array
-            ``[N_t + 1, N_s + 1]`` (row = target channel, column = source channel).
+            ``[N_t + 1, N_s + 1]`` (row = target channel, column = source channel); None builds
+            the layer from ``num_target``/``num_source`` with the uninformed matrix (don't care
+            -> don't care, every target class uniform over the source classes), to be set by
+            :meth:`set_matrix` (CAT) or loaded from a checkpoint.
         learnable: whether the weight trains (``requires_grad``); the weight is a parameter in
             both cases, so checkpoints hold ``<prefix>.weight`` either way.
+        num_target: ``N_t + 1`` when ``matrix`` is None.
+        num_source: ``N_s + 1`` when ``matrix`` is None.
 
     Attributes:
         weight: Parameter ``[N_s + 1, N_t + 1, 1, 1]``.
         num_target, num_source: channel counts ``N_t + 1`` and ``N_s + 1`` (don't care included).
     """
 
-    def __init__(self, matrix, learnable=False):
+    def __init__(self, matrix=None, learnable=False, num_target=None, num_source=None):
         super().__init__()
+        if matrix is None:
+            if not num_target or not num_source or num_target < 2 or num_source < 2:
+                raise ValueError(f'AffinityLayer needs a matrix, or num_target and num_source '
+                                 f'(channel counts >= 2, don\'t care included); got '
+                                 f'num_target={num_target!r}, num_source={num_source!r}')
+            matrix = uniform_channel_matrix(num_target, num_source)
         m = channel_matrix(matrix)
         self.num_target, self.num_source = m.shape
         weight = torch.as_tensor(m.T.copy(), dtype=torch.float32)[:, :, None, None]
         self.weight = nn.Parameter(weight, requires_grad=bool(learnable))
+
+    @torch.no_grad()
+    def set_matrix(self, matrix):
+        """Overwrite the weight with ``matrix`` (an AffinityMatrix or a channel-space array of
+        this layer's shape)."""
+        m = channel_matrix(matrix)
+        if m.shape != (self.num_target, self.num_source):
+            raise ValueError(f'the affinity matrix is {m.shape[0]} x {m.shape[1]} in channel '
+                             f'space, this layer maps {self.num_target} -> {self.num_source} '
+                             'channels (don\'t care included)')
+        self.weight.copy_(torch.as_tensor(m.T.copy(), dtype=self.weight.dtype)[:, :, None, None])
 
     @property
     def matrix(self):

@@ -19,14 +19,19 @@ class SPADE(nn.Module):
         norm_type: 'batch' (parameter-free BatchNorm, a :class:`SyncBatchNorm2d`: statistics
             over the global batch under DDP, on CPU and GPU, as the official 'syncbatch'; plain
             BatchNorm2d with one process) or 'instance' (parameter-free InstanceNorm2d).
+        norm_affine: give the norm a per-channel scale (initialised to 1) and shift (0) before the
+            modulation: ``(x_hat * scale + shift) * (1 + gamma) + beta``. Off in OASIS and SPADE;
+            BSA's configs turn it on (the sites it adapts). The module name stays
+            ``param_free_norm`` so that source checkpoints load.
     """
 
-    def __init__(self, norm_nc, label_nc, hidden_nc=128, kernel_size=3, norm_type='batch'):
+    def __init__(self, norm_nc, label_nc, hidden_nc=128, kernel_size=3, norm_type='batch',
+                 norm_affine=False):
         super().__init__()
         if norm_type == 'batch':
-            self.param_free_norm = SyncBatchNorm2d(norm_nc, affine=False)
+            self.param_free_norm = SyncBatchNorm2d(norm_nc, affine=norm_affine)
         elif norm_type == 'instance':
-            self.param_free_norm = nn.InstanceNorm2d(norm_nc, affine=False)
+            self.param_free_norm = nn.InstanceNorm2d(norm_nc, affine=norm_affine)
         else:
             raise ValueError(f"SPADE norm_type must be 'batch' or 'instance', got {norm_type!r}")
         pad = kernel_size // 2

@@ -20,21 +20,25 @@ class SPADEResBlock(nn.Module):
         spectral_norm: wrap the block's convs in spectral normalisation.
         norm_type: parameter-free norm inside SPADE, 'batch' or 'instance'.
         hidden_nc: width of SPADE's shared embedding.
+        norm_affine: per-channel scale/shift in every SPADE's norm (see :class:`SPADE`).
     """
 
     def __init__(self, in_channels, out_channels, label_nc, spectral_norm=True, norm_type='batch',
-                 hidden_nc=128):
+                 hidden_nc=128, norm_affine=False):
         super().__init__()
         self.learned_shortcut = in_channels != out_channels
         mid = min(in_channels, out_channels)
         wrap = sn if spectral_norm else (lambda m: m)
         self.conv_0 = wrap(nn.Conv2d(in_channels, mid, 3, padding=1))
         self.conv_1 = wrap(nn.Conv2d(mid, out_channels, 3, padding=1))
-        self.norm_0 = SPADE(in_channels, label_nc, hidden_nc, norm_type=norm_type)
-        self.norm_1 = SPADE(mid, label_nc, hidden_nc, norm_type=norm_type)
+        self.norm_0 = SPADE(in_channels, label_nc, hidden_nc, norm_type=norm_type,
+                           norm_affine=norm_affine)
+        self.norm_1 = SPADE(mid, label_nc, hidden_nc, norm_type=norm_type,
+                           norm_affine=norm_affine)
         if self.learned_shortcut:
             self.conv_s = wrap(nn.Conv2d(in_channels, out_channels, 1, bias=False))
-            self.norm_s = SPADE(in_channels, label_nc, hidden_nc, norm_type=norm_type)
+            self.norm_s = SPADE(in_channels, label_nc, hidden_nc, norm_type=norm_type,
+                           norm_affine=norm_affine)
         self.activ = nn.LeakyReLU(0.2)
 
     def forward(self, x, seg):

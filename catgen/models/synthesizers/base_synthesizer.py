@@ -43,6 +43,17 @@ def no_grad_sync(module):
         yield
 
 
+def build_network(cfg, num_classes):
+    """Build a generator or discriminator config (a module or None passes through); a config
+    without ``num_classes`` gets ``num_classes`` (the data preprocessor's)."""
+    if not isinstance(cfg, dict):
+        return cfg
+    cfg = dict(cfg)
+    if cfg.get('num_classes', None) is None and num_classes is not None:
+        cfg['num_classes'] = num_classes
+    return MODELS.build(cfg)
+
+
 def mix_seed(*values):
     """A 63-bit seed that is a pure function of the non-negative ints ``values``."""
     state = np.random.SeedSequence([int(v) for v in values]).generate_state(1, np.uint64)[0]
@@ -69,8 +80,12 @@ class ConditionalGANSynthesizer(BaseModel):
     losses whose keys start with ``loss_``.
 
     Args:
-        generator: config (or module) of the generator (``forward(seg, z) -> img``).
+        generator: config (or module) of the generator (``forward(seg, z) -> img``; the model
+            protocol's :class:`~catgen.models.protocol.TransferableGenerator`). A config
+            without ``num_classes`` gets the data preprocessor's (the class count is written
+            once).
         discriminator: config (or module) of the discriminator; None for inference-only models.
+            A config without ``num_classes`` gets the data preprocessor's.
         data_preprocessor: config of the data preprocessor (``SISDataPreprocessor``).
         ema_momentum: weight of the new value in the EMA update of the generator, i.e.
             ``1 - decay`` (MMEngine's convention): 1e-4 means decay 0.9999. None disables EMA.
@@ -104,9 +119,9 @@ class ConditionalGANSynthesizer(BaseModel):
         # the strategy first: it checks its source checkpoint and data before the (large) build
         transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
                     else transfer)
-        self.generator = MODELS.build(generator) if isinstance(generator, dict) else generator
-        self.discriminator = (MODELS.build(discriminator) if isinstance(discriminator, dict)
-                              else discriminator)
+        num_classes = getattr(self.data_preprocessor, 'num_classes', None)
+        self.generator = build_network(generator, num_classes)
+        self.discriminator = build_network(discriminator, num_classes)
         self.transfer = transfer
         if self.transfer is not None:
             # source weights, replaced layers, frozen parts: before the EMA copies G
@@ -189,12 +204,33 @@ class ConditionalGANSynthesizer(BaseModel):
         return 1.0 if self.transfer is None else float(self.transfer.adversarial_weight)
 
     def training_noise(self, inputs):
-        """The generator's noise in a training step: the strategy's if it has one; else
-        per-sample noise (``train_noise='per_sample'``) or None (the generator draws it)."""
+        """The generator's noise in a training step, ``Tensor[B, z_dim]`` (None for a generator
+        without noise): the strategy's if it has one; else per-sample noise
+        (``train_noise='per_sample'``); else drawn from the global RNG."""
         z = None if self.transfer is None else self.transfer.generator_noise(self, inputs)
         if z is None and self._step is not None and self.train_noise == 'per_sample':
             z = self._per_sample_training_noise(inputs['seg'].device)
+        if z is None:
+            seg = inputs['seg']
+            z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
+            if z_dim:
+                z = torch.randn(seg.shape[0], z_dim, device=seg.device, dtype=seg.dtype)
         return z
+
+    def generate_for_training(self, inputs, grad=True):
+        """The step's one generator forward: ``(fake, z, feats)``.
+
+        ``feats`` (the generator's feature levels from the same forward pass) is asked for only
+        when the transfer strategy reads them (``needs_generator_features``), else None.
+        Under ``grad=False`` no graph is built (the discriminator's update).
+        """
+        seg = inputs['seg']
+        z = self.training_noise(inputs)
+        want = grad and self.transfer is not None and self.transfer.needs_generator_features
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            out = self.generator(seg, z, return_features=True) if want else self.generator(seg, z)
+        fake, feats = out if want else (out, None)
+        return fake, z, feats
 
     def _per_sample_training_noise(self, device):
         """``Tensor[B, z_dim]``: row ``k`` a function of (seed, iteration, sample id, draw).
@@ -238,13 +274,17 @@ class ConditionalGANSynthesizer(BaseModel):
             finally:
                 self._step = None
 
-    def transfer_losses(self, part, inputs, fake):
-        """The transfer strategy's extra loss terms for ``part`` (empty without a strategy)."""
+    def transfer_losses(self, part, inputs, fake, z=None, feats=None):
+        """The transfer strategy's extra loss terms for ``part`` (empty without a strategy).
+
+        ``fake``, ``z``, ``feats``: the step's generator output, its noise and (generator part,
+        when the strategy asks) its feature levels.
+        """
         if self.transfer is None:
             return {}
         if part == 'generator':
-            return self.transfer.generator_losses(self, inputs, fake)
-        return self.transfer.discriminator_losses(self, inputs, fake.detach())
+            return self.transfer.generator_losses(self, inputs, fake, z=z, feats=feats)
+        return self.transfer.discriminator_losses(self, inputs, fake.detach(), z=z)
 
     # ------------------------------------------------------------------ training
     def _check_finite(self, losses):

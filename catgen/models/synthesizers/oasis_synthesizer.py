@@ -35,28 +35,27 @@ class OASISSynthesizer(ConditionalGANSynthesizer):
 
     def discriminator_loss(self, inputs):
         seg, real, label = inputs['seg'], inputs['img'], inputs['label']
-        with torch.no_grad():
-            fake = self.generator(seg, self.training_noise(inputs))
-        out_fake = self.discriminator(fake)
-        out_real = self.discriminator(real)
+        fake, z, _ = self.generate_for_training(inputs, grad=False)
+        out_fake = self.discriminator(fake, seg)
+        out_real = self.discriminator(real, seg)
         losses = dict(loss_d_fake=self.loss(out_fake, seg, for_real=False),
                       loss_d_real=self.loss(out_real, seg, for_real=True))
         if self.labelmix_weight > 0:
             mixed, mask = generate_labelmix(label, fake, real, num_classes=seg.shape[1])
-            out_mixed = self.discriminator(mixed)
+            out_mixed = self.discriminator(mixed, seg)
             losses['loss_d_labelmix'] = self.labelmix_weight * labelmix_loss(
                 out_mixed, out_real, out_fake, mask)
-        losses.update(self.transfer_losses('discriminator', inputs, fake))
+        losses.update(self.transfer_losses('discriminator', inputs, fake, z=z))
         return losses
 
     def generator_loss(self, inputs):
         seg = inputs['seg']
-        fake = self.generator(seg, self.training_noise(inputs))
+        fake, z, feats = self.generate_for_training(inputs)
         losses = {}
         if self.adversarial_weight > 0:
             losses['loss_g_adv'] = self.adversarial_weight * self.loss(
-                self.discriminator(fake), seg, for_real=True)
+                self.discriminator(fake, seg), seg, for_real=True)
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, inputs['img'])
-        losses.update(self.transfer_losses('generator', inputs, fake))
+        losses.update(self.transfer_losses('generator', inputs, fake, z=z, feats=feats))
         return losses

@@ -34,17 +34,16 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
 
     def discriminator_loss(self, inputs):
         seg, real = inputs['seg'], inputs['img']
-        with torch.no_grad():
-            fake = self.generator(seg, self.training_noise(inputs))
+        fake, z, _ = self.generate_for_training(inputs, grad=False)
         losses = dict(
             loss_d_fake=self.gan_loss(self.discriminator(fake, seg), False, for_discriminator=True),
             loss_d_real=self.gan_loss(self.discriminator(real, seg), True, for_discriminator=True))
-        losses.update(self.transfer_losses('discriminator', inputs, fake))
+        losses.update(self.transfer_losses('discriminator', inputs, fake, z=z))
         return losses
 
     def generator_loss(self, inputs):
         seg, real = inputs['seg'], inputs['img']
-        fake = self.generator(seg, self.training_noise(inputs))
+        fake, z, feats = self.generate_for_training(inputs)
         losses = {}
         if self.adversarial_weight > 0:
             w = self.adversarial_weight
@@ -56,5 +55,5 @@ class SPADESynthesizer(ConditionalGANSynthesizer):
                 losses['loss_g_fm'] = w * self.feature_matching_loss(pred_fake, pred_real)
         if self.vgg_loss is not None:
             losses['loss_g_vgg'] = self.vgg_loss(fake, real)
-        losses.update(self.transfer_losses('generator', inputs, fake))
+        losses.update(self.transfer_losses('generator', inputs, fake, z=z, feats=feats))
         return losses

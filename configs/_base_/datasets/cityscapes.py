@@ -23,5 +23,5 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ClassColorDistance', num_classes=35)
+val_evaluator = dict(type='ClassColorDistance')  # num_classes: the data set's
 test_evaluator = val_evaluator

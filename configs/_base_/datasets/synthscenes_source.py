@@ -23,5 +23,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, domain='source', split='val',
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ClassColorDistance', num_classes=21)
+val_evaluator = dict(type='ClassColorDistance')  # num_classes: the data set's
 test_evaluator = val_evaluator

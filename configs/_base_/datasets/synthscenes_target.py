@@ -25,5 +25,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, domain='target', split='val',
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='ClassColorDistance', num_classes=12)
+val_evaluator = dict(type='ClassColorDistance')  # num_classes: the data set's
 test_evaluator = val_evaluator

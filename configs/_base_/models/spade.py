@@ -1,11 +1,11 @@
 # SPADE (Park et al. 2019): generator, 2-scale PatchGAN, hinge + feature matching (+ VGG).
 model = dict(
     type='SPADESynthesizer',
-    data_preprocessor=dict(type='SISDataPreprocessor', num_classes=151),
-    generator=dict(type='SPADEGenerator', num_classes=151, base_channels=64,
-                   crop_size=256),
-    discriminator=dict(type='MultiScalePatchGANDiscriminator', num_classes=151,
-                       num_scales=2, num_layers=4, base_channels=64),
+    # the class count is the data set's (see _base_/models/oasis.py)
+    data_preprocessor=dict(type='SISDataPreprocessor'),
+    generator=dict(type='SPADEGenerator', base_channels=64, crop_size=256),
+    discriminator=dict(type='MultiScalePatchGANDiscriminator', num_scales=2, num_layers=4,
+                       base_channels=64),
     gan_loss=dict(type='GANLoss', mode='hinge'),
     feature_matching_loss=dict(type='FeatureMatchingLoss', weight=10.0),
     # The official VGG loss needs local VGG19 weights (torchvision's vgg19-dcbb9e9d.pth):

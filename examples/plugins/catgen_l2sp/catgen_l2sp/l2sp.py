@@ -45,7 +45,7 @@ class L2SP(FinetuneAll):
                 self.names.append(name)
                 self.source_params.register_buffer(name.replace('.', '__'), p.detach().clone())
 
-    def generator_losses(self, synth, inputs, fake):
+    def generator_losses(self, synth, inputs, fake, z=None, feats=None):
         """Called in every generator step; returns extra named loss terms (``loss_*``)."""
         params = dict(unwrap(synth.generator).named_parameters())
         loss = sum(((params[n] - getattr(self.source_params, n.replace('.', '__'))) ** 2).sum()

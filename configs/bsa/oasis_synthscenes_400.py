@@ -1,0 +1,5 @@
+# bsa/oasis_synthscenes_100.py with 400 target training images (docs/transfer.md).
+_base_ = ['./oasis_synthscenes_100.py']
+num_shots = 400
+train_dataloader = dict(dataset=dict(num_shots=num_shots))
+model = dict(transfer=dict(num_latents=num_shots))  # one latent per training image

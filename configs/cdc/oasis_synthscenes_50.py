@@ -1,0 +1,4 @@
+# cdc/oasis_synthscenes_100.py with 50 target training images (docs/transfer.md).
+_base_ = ['./oasis_synthscenes_100.py']
+num_shots = 50
+train_dataloader = dict(dataset=dict(num_shots=num_shots))

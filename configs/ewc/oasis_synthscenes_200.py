@@ -1,0 +1,4 @@
+# ewc/oasis_synthscenes_100.py with 200 target training images (docs/transfer.md).
+_base_ = ['./oasis_synthscenes_100.py']
+num_shots = 200
+train_dataloader = dict(dataset=dict(num_shots=num_shots))

@@ -1,5 +1,0 @@
-# bsa_oasis_synthscenes_100.py with 200 target training images (docs/transfer.md).
-_base_ = ['./bsa_oasis_synthscenes_100.py']
-num_shots = 200
-train_dataloader = dict(dataset=dict(num_shots=num_shots))
-model = dict(transfer=dict(num_latents=num_shots))  # one latent per training image

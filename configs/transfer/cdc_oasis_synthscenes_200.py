@@ -1,4 +1,0 @@
-# cdc_oasis_synthscenes_100.py with 200 target training images (docs/transfer.md).
-_base_ = ['./cdc_oasis_synthscenes_100.py']
-num_shots = 200
-train_dataloader = dict(dataset=dict(num_shots=num_shots))

@@ -1,4 +1,0 @@
-# dcl_oasis_synthscenes_100.py with 50 target training images (docs/transfer.md).
-_base_ = ['./dcl_oasis_synthscenes_100.py']
-num_shots = 50
-train_dataloader = dict(dataset=dict(num_shots=num_shots))

@@ -1,4 +1,0 @@
-# finetune-all_oasis_synthscenes_100.py with 25 target training images (docs/transfer.md).
-_base_ = ['./finetune-all_oasis_synthscenes_100.py']
-num_shots = 25
-train_dataloader = dict(dataset=dict(num_shots=num_shots))

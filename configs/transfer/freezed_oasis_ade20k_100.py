@@ -1,6 +1,0 @@
-# FreezeD: OASIS COCO-Stuff -> ADE20K with 100 images; body_down.0-2 of D frozen.
-_base_ = ['../cat/oasis_ade20k_100.py']
-model = dict(
-    generator=dict(num_classes=151), discriminator=dict(num_classes=151),
-    transfer=dict(_delete_=True, type='FreezeD', num_frozen_blocks=3,
-                  source_checkpoint={{_base_.source_checkpoint}}))

@@ -1,4 +1,0 @@
-# freezed_oasis_synthscenes_100.py with 400 target training images (docs/transfer.md).
-_base_ = ['./freezed_oasis_synthscenes_100.py']
-num_shots = 400
-train_dataloader = dict(dataset=dict(num_shots=num_shots))

@@ -1,4 +1,0 @@
-# scratch_oasis_synthscenes_100.py with 25 target training images (docs/transfer.md).
-_base_ = ['./scratch_oasis_synthscenes_100.py']
-num_shots = 25
-train_dataloader = dict(dataset=dict(num_shots=num_shots))
