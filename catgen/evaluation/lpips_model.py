@@ -110,12 +110,13 @@ def resolve_backbone_path(net, backbone_path=None):
 
 
 def _unwrap(state, path):
-    if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
-        state = state['state_dict']
+    """The state dict of a loaded torchvision checkpoint (``state_dict`` unwrapped, DDP
+    ``module.`` stripped; :func:`catgen.utils.checkpoint.read_state_dict`)."""
+    from catgen.utils.checkpoint import read_state_dict
     if not isinstance(state, dict):
         raise ValueError(f'{path} holds a {type(state).__name__}, not a state dict of '
                          f'tensors (a torchvision checkpoint).')
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    return read_state_dict(state, wrappers=('state_dict',), what=f'torchvision checkpoint {path}')
 
 
 def _backbone_state(net_module, state, path, name):

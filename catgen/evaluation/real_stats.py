@@ -2,8 +2,9 @@
 
 The features of the real images of an evaluation data set depend only on the image files, on
 the data set's pipeline and on the feature extractor, so they are computed once and cached in
-``cache_dir`` (default ``work_dirs/.cache/real_stats``) as ``<extractor name>-<hash>.npz``. The
-hash (sha256 of a canonical JSON) covers:
+``cache_dir`` (default ``work_dirs/.cache/real_stats``) as ``<extractor name>-<hash>.npz``, a
+:class:`catgen.utils.cache.DiskCache` file (atomic writes; the full key stored inside, a file
+of another key is a miss). The hash (sha256 of a canonical JSON) covers:
 
 - the image files: path relative to their common folder and content sha256 of every
   ``img_path`` in the data set's data infos, in order (so a changed, added, removed or
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from catgen.utils.io import atomic_write
+from catgen.utils.cache import DiskCache, cache_key, file_sha256, load_npz, save_npz
 
 __all__ = ['DEFAULT_CACHE_DIR', 'dataset_image_files', 'describe_pipeline', 'real_features_key',
            'cache_path', 'load_features', 'save_features', 'extract_dataset_features',
@@ -109,26 +110,12 @@ def describe_pipeline(pipeline):
     return [_describe_object(t) for t in transforms]
 
 
-def _file_sha256(path, memo=None):
-    st = os.stat(path)
-    stamp = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if memo is not None and stamp in memo:
-        return memo[stamp]
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    if memo is not None:
-        memo[stamp] = h.hexdigest()
-    return h.hexdigest()
-
-
 def real_features_key(extractor, dataset, memo=None):
     """sha256 hex digest that identifies the real features of ``dataset`` under ``extractor``
     (see the module docstring for what it covers).
 
-    ``memo``: an optional dict, kept by the caller, of file hashes by (path, size, mtime), so
-    that repeated evaluations do not re-read unchanged image files.
+    ``memo``: ignored (kept for callers of the former signature): file hashes are memoised by
+    :func:`catgen.utils.cache.file_sha256` on (path, size, mtime) for the whole process.
     """
     files = dataset_image_files(dataset)
     if not files:
@@ -141,7 +128,7 @@ def real_features_key(extractor, dataset, memo=None):
     for f in files:
         files_h.update(os.path.relpath(os.path.abspath(f), root).encode())
         files_h.update(b'\0')
-        files_h.update(_file_sha256(f, memo).encode())
+        files_h.update(file_sha256(f, 'real image').encode())
         files_h.update(b'\n')
     parts = {
         'version': 1,
@@ -151,38 +138,29 @@ def real_features_key(extractor, dataset, memo=None):
         'pipeline': describe_pipeline(getattr(dataset, 'pipeline', None)),
         'extractor': extractor.cache_key(),
     }
-    text = json.dumps(parts, sort_keys=True, separators=(',', ':'), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return cache_key(**json.loads(json.dumps(parts, default=str)))
 
 
 def cache_path(cache_dir, extractor, key):
     """``cache_dir/<extractor name>-<first 32 hex digits of key>.npz``."""
-    return Path(cache_dir) / f'{extractor.name}-{key[:32]}.npz'
+    return DiskCache(cache_dir).path(extractor.name, key)
 
 
 # ---------------------------------------------------------------------------- the file
 def save_features(path, features, key, meta=None):
     """Write ``features`` (``float32 [N, D]``) with ``key`` and a JSON ``meta`` to ``path``
-    atomically (``.npz``)."""
-    with atomic_write(path) as tmp:
-        np.savez(tmp, features=np.asarray(features, dtype=np.float32), key=np.array(key),
-                 meta=np.array(json.dumps(meta or {}, default=str)))
-    return Path(path)
+    atomically (``.npz``, :func:`catgen.utils.cache.save_npz`)."""
+    return save_npz(path, {'features': np.asarray(features, dtype=np.float32),
+                           'meta': np.array(json.dumps(meta or {}, default=str))}, key)
 
 
 def load_features(path, key=None):
     """The ``float32 [N, D]`` features in ``path``, or None when the file is absent,
     unreadable or written for another ``key``."""
-    path = Path(path)
-    if not path.is_file():
+    arrays = load_npz(path, key)
+    if arrays is None or 'features' not in arrays:  # truncated or foreign file: recompute
         return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if key is not None and str(z['key']) != key:
-                return None
-            return np.asarray(z['features'], dtype=np.float32)
-    except (OSError, ValueError, KeyError):  # truncated or foreign file: recompute
-        return None
+    return np.asarray(arrays['features'], dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------- computing

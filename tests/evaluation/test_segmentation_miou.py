@@ -163,7 +163,10 @@ def test_mmseg_segmenter_agrees_with_mmseg_pipeline_and_iou_metric(tmp_path):
     m = METRICS.build(dict(type='SegmentationMIoU', config=str(cfg), checkpoint=str(ckpt),
                            num_classes=4, batch_size=2, progress=False))
     assert DefaultScope.get_current_instance().scope_name == 'catgen'  # guarded
-    assert not m._seg.module.training
+    from catgen.pretrained import MMSegSegmenter
+    assert isinstance(m._seg, MMSegSegmenter)                         # the shared wrapper,
+    assert not m._seg.model.training                                  # frozen
+    assert not any(p.requires_grad for p in m._seg.parameters())
     g = torch.Generator().manual_seed(0)
     samples = []
     for i in range(3):

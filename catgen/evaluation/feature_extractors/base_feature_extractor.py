@@ -17,12 +17,13 @@ Two attributes identify it:
   features (class, settings, content hashes of weight files); the real-statistics cache
   (:mod:`catgen.evaluation.real_stats`) hashes it.
 """
-import hashlib
 import re
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from catgen.utils.cache import file_sha256  # noqa: F401  (kept importable from here)
 
 __all__ = ['BaseFeatureExtractor', 'STANDARD_NAME', 'file_sha256', 'check_name']
 
@@ -39,15 +40,6 @@ def check_name(name):
                          f'digits, ".", "_" and "-" (it becomes part of metric keys such as '
                          f'"fid_<name>" and of cache file names); got {name!r}.')
     return name
-
-
-def file_sha256(path, chunk=1 << 20):
-    """sha256 hex digest of the file at ``path``."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 class BaseFeatureExtractor(nn.Module):

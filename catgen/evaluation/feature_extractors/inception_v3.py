@@ -23,7 +23,9 @@ from torch import nn
 
 from catgen.registry import MODELS
 
-from .base_feature_extractor import STANDARD_NAME, BaseFeatureExtractor, file_sha256
+from catgen.utils.cache import file_sha256
+
+from .base_feature_extractor import STANDARD_NAME, BaseFeatureExtractor
 
 __all__ = ['InceptionV3FeatureExtractor', 'FID_WEIGHTS_FILENAME', 'FID_WEIGHTS_URL',
            'default_inception_weights', 'write_random_inception_weights']
@@ -117,10 +119,9 @@ class InceptionV3FeatureExtractor(BaseFeatureExtractor):
                 f'{path} is not the official FID Inception file (its sha256 starts with '
                 f'{self.weights_sha256[:8]}, not {FID_WEIGHTS_SHA256_PREFIX}): its metrics are '
                 f'reported as fid_{self.name} / kid_{self.name}, not as the standard fid / kid.')
-        from catgen.utils.checkpoint import load_state_dict_checked, safe_load
-        state_dict = safe_load(path, map_location='cpu')  # torch.load(weights_only=True)
-        if isinstance(state_dict, dict) and 'state_dict' in state_dict:
-            state_dict = state_dict['state_dict']
+        from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict
+        # torch.load(weights_only=True); a bare state dict or one under 'state_dict'
+        state_dict = read_state_dict(path, strip_prefixes=(), what='FID Inception weights')
         net = _fid_inception_v3()
         load_state_dict_checked(net, state_dict, strict=True, source=str(path))
         # pytorch-fid's InceptionV3 blocks 0..3, up to the final average pool

@@ -1,4 +1,3 @@
-from .affinity_accuracy import AffinityAccuracy
 from .appearance_distance import AppearanceDistance
 from .class_color_distance import ClassColorDistance
 from .fid import FID
@@ -7,5 +6,5 @@ from .kid import KID
 from .lpips_diversity import LPIPSDiversity
 from .segmentation_miou import SegmentationMIoU
 
-__all__ = ['AffinityAccuracy', 'AppearanceDistance', 'ClassColorDistance', 'FID', 'IntraLPIPS',
-           'KID', 'LPIPSDiversity', 'SegmentationMIoU']
+__all__ = ['AppearanceDistance', 'ClassColorDistance', 'FID', 'IntraLPIPS', 'KID',
+           'LPIPSDiversity', 'SegmentationMIoU']

@@ -148,15 +148,15 @@ def iou_from_areas(areas):
     return iou, miou, aacc
 
 
-def _segmenter_num_classes(loaded):
-    """Number of outputs of a loaded segmenter, when it can be told without running it."""
-    if loaded.names is not None:
-        return len(loaded.names)
-    module = loaded.module
-    head = getattr(module, 'decode_head', None)
-    if head is not None:
-        return int(getattr(head, 'out_channels', None) or head.num_classes)
-    if loaded.describe.get('type') == 'module' and getattr(module, 'num_classes', None):
+def _segmenter_num_classes(seg):
+    """Number of outputs of a built segmenter wrapper, when it can be told without running it
+    (its ``classes``, its ``num_classes``, or an injected module's ``num_classes``)."""
+    if getattr(seg, 'classes', None) is not None:
+        return len(seg.classes)
+    if getattr(seg, 'num_classes', None):
+        return int(seg.num_classes)
+    module = getattr(seg, 'fn', None)  # a ModuleAdapter around an injected module
+    if getattr(module, 'num_classes', None):
         return int(module.num_classes)
     return None
 
@@ -171,9 +171,10 @@ class SegmentationMIoU(BaseMetric):
             ``configs/segmenters/fcn_synthscenes-target.py``).
         checkpoint: its local ``.pth`` (nothing is downloaded).
         segmenter: instead of config/checkpoint, any segmenter spec of
-            :func:`catgen.affinity.segmenter_estimator.load_segmenter`: ``dict(type='mmseg',
-            config, checkpoint)``, or an ``nn.Module`` / callable taking float
-            ``[B, 3, H, W]`` RGB in ``[-1, 1]`` and returning logits ``[B, K, h, w]``.
+            :func:`catgen.pretrained.build_pretrained`: ``dict(type='mmseg', config,
+            checkpoint)``, ``dict(type='oasis_discriminator', config, checkpoint)``, a built
+            wrapper, or an ``nn.Module`` / callable taking float ``[B, 3, H, W]`` RGB in
+            ``[-1, 1]`` and returning logits ``[B, K, h, w]``.
         label_offset: synthesizer label ``l`` -> segmenter class ``l - label_offset``.
         label_map: explicit list / dict label id -> segmenter class (overrides label_offset).
         num_classes: synthesizer label channels (don't care included); default: the length of
@@ -217,8 +218,8 @@ class SegmentationMIoU(BaseMetric):
             raise ValueError('Pass either config= and checkpoint= or segmenter=, not both.')
         if int(batch_size) < 1:
             raise ValueError(f'batch_size={batch_size!r} must be >= 1.')
-        from catgen.affinity.segmenter_estimator import load_segmenter
-        self._seg = load_segmenter(segmenter, device)
+        from catgen.pretrained import build_pretrained
+        self._seg = build_pretrained(segmenter, device, what='segmenter')
         self.num_seg_classes = _segmenter_num_classes(self._seg)
         if class_names is not None:
             class_names = [str(n) for n in class_names]
@@ -288,13 +289,10 @@ class SegmentationMIoU(BaseMetric):
             cur.append(i)
         batches += [cur] if cur else []
         preds = [None] * len(images)
-        module = self._seg.module
-        if isinstance(module, torch.nn.Module):
-            module.eval()
         for idx in batches:
             x = torch.stack([torch.as_tensor(np.asarray(images[i])) for i in idx])
             with torch.no_grad():
-                logits = self._seg.fn(x.to(torch.uint8))
+                logits = self._seg(x.to(torch.uint8))
             if not torch.is_tensor(logits) or logits.ndim != 4 or logits.shape[0] != len(idx):
                 raise ValueError(f'The segmenter returned {getattr(logits, "shape", logits)!r} '
                                  f'for {len(idx)} images; it must return logits '
@@ -320,8 +318,8 @@ class SegmentationMIoU(BaseMetric):
             return []
         if self.class_names is not None:
             return self.class_names
-        if self._seg.names is not None:
-            return self._seg.names
+        if getattr(self._seg, 'classes', None) is not None:
+            return [str(n) for n in self._seg.classes]
         classes = (self.dataset_meta or {}).get('classes')
         lut = self._lut
         names = []

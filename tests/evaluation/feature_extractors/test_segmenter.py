@@ -59,7 +59,16 @@ def test_cache_key_follows_checkpoint_config_and_settings(tiny_segmenter, tmp_pa
     other = tmp_path / 'other.pth'
     torch.save(sd, other)
     b = SegmenterFeatureExtractor(str(cfg), str(other)).cache_key()
-    assert b['checkpoint_sha256'] != a['checkpoint_sha256']
+    sha = lambda key: key['segmenter']['checkpoint']['file_sha256']  # noqa: E731
+    assert sha(b) != sha(a)
+    # the key is the shared mmseg wrapper's: a copy of the checkpoint elsewhere keys the same
+    import shutil
+    copy = tmp_path / 'copy.pth'
+    shutil.copy(ckpt, copy)
+    assert SegmenterFeatureExtractor(str(cfg), str(copy)).cache_key() == a
+    from catgen.pretrained import MMSegSegmenter
+    assert a['segmenter'] == MMSegSegmenter.key_from_args(
+        config=str(cfg), checkpoint=str(ckpt), feature_index='deepest')
     c = SegmenterFeatureExtractor(str(cfg), str(ckpt), resize=(16, 16)).cache_key()
     assert c != a and c['resize'] == [16, 16]
 
