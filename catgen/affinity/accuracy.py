@@ -9,11 +9,19 @@
 - Mixtures (true row with several entries): mean L1 distance ``sum_s |pred - true|`` (0 = exact,
   2 = disjoint supports).
 - Novel classes (no true row): not scored; their top-3 source classes are reported.
+
+It lives with the affinity estimators (not in ``catgen.evaluation``, which does not depend on
+``catgen.affinity``); ``METRICS`` finds it through its ``catgen.affinity`` location.
 """
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from catgen.registry import METRICS
+
+from .ground_truth_estimator import read_affinity_truth
+from .matrix import AffinityMatrix
+
+__all__ = ['affinity_accuracy', 'format_affinity_accuracy', 'AffinityAccuracy']
 
 KINDS = ('synonym', 'mixture', 'novel')
 
@@ -135,7 +143,6 @@ def format_affinity_accuracy(result):
 
 def _as_matrix(obj):
     """An AffinityMatrix from a matrix, its ``to_json_dict()``, or a saved file / stem."""
-    from catgen.affinity import AffinityMatrix
     if obj is None or isinstance(obj, AffinityMatrix):
         return obj
     if isinstance(obj, dict):
@@ -181,7 +188,6 @@ class AffinityAccuracy(BaseMetric):
             self.results.append(m)
 
     def _truth(self):
-        from catgen.affinity import read_affinity_truth
         src = self.truth
         if src == 'builtin':
             from catgen.datasets.synthscenes import recipes

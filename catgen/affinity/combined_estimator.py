@@ -48,6 +48,15 @@ class CombinedAffinity(BaseAffinityEstimator):
         self.skip_fallback_rows = skip_fallback_rows
         self.progress = progress
 
+    def set_run_options(self, progress=None, cache_dir=None, use_cache=None):
+        """Pass the run options on to every component (see
+        :meth:`BaseAffinityEstimator.set_run_options`); ``progress`` also sets this bar."""
+        if progress is not None:
+            self.progress = bool(progress)
+        for est in self.estimators:
+            est.set_run_options(progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+        return self
+
     def settings(self):
         return dict(weights=[float(w) for w in self.weights],
                     skip_fallback_rows=self.skip_fallback_rows, top_k=self.top_k,

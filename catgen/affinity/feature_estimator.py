@@ -12,232 +12,45 @@ images (``target_dataset``). Scores are ``scale * cos(target, source)``, rows
 class without pixels gets the zero-row rule; a source class without pixels gets no weight
 (a warning names it).
 
-Backbones (``backbone=``):
+Backbones (``backbone=``) are catgen's frozen pretrained wrappers (:mod:`catgen.pretrained`,
+built with :func:`~catgen.pretrained.build_pretrained`); the estimator reads their
+``feature_map(img uint8[B, 3, H, W]) -> Tensor[B, D, h, w]``:
 
-- ``dict(type='timm', model_name='vit_small_patch16_224.dino', checkpoint=<LOCAL file>)``: a timm
-  model with local weights (``.pth``/``.bin`` read with ``safe_load``, or ``.safetensors``);
-  nothing is downloaded, a missing file is a :class:`FileNotFoundError` that names it and where
-  to put it. Images are resized to ``input_size`` (default: the model's) and normalised with the
-  model's mean/std; ``forward_features`` gives patch tokens (ViT, prefix tokens dropped, reshaped
-  to the patch grid) or a feature map (CNN).
+- ``dict(type='timm', model_name='vit_small_patch16_224.dino', checkpoint=<LOCAL file>[,
+  input_size, mean, std])``: :class:`~catgen.pretrained.TimmBackbone` (ViT patch tokens on the
+  patch grid, or a CNN's feature map); nothing is downloaded, a missing file is a
+  :class:`FileNotFoundError` that names it and where to put it.
 - ``dict(type='oasis_discriminator', config=<synthesizer config>, checkpoint=<catgen
-  checkpoint>, layers=('body_up.<n-1>',))``: blocks of the source OASIS U-Net discriminator
-  (encoder ``body_down.*``, decoder ``body_up.*``), resized to the largest of them and
-  concatenated. Default: the last decoder block, the features its class head reads.
-- ``dict(type='mmseg', config=..., checkpoint=..., index=-1)``: output ``index`` of an mmseg
-  segmentor's ``extract_feat`` (backbone + neck).
+  checkpoint>, layers=('body_up.<n-1>',))``: :class:`~catgen.pretrained.OASISDiscriminatorSegmenter`,
+  blocks of the source OASIS U-Net discriminator (encoder ``body_down.*``, decoder
+  ``body_up.*``), resized to the largest of them and concatenated. Default: the last decoder
+  block, the features its class head reads.
+- ``dict(type='mmseg', config=..., checkpoint=..., feature_index=-1)``:
+  :class:`~catgen.pretrained.MMSegSegmenter`, output ``feature_index`` (alias ``index``) of an
+  mmseg segmentor's ``extract_feat`` (backbone + neck).
 - a callable / ``nn.Module``: ``float Tensor[B, 3, H, W]`` RGB in ``[-1, 1]`` -> ``Tensor[B, D,
   h, w]`` (tests, custom models).
 
-Per-data-set prototype sums are cached on disk (kind ``protos``), keyed by the backbone (content
-hashes of checkpoint and config; an injected module by its class and state-dict hash), the image
-and label files (path, size, mtime) and the prototype settings.
+Per-data-set prototype sums are cached on disk (:class:`catgen.utils.cache.DiskCache`, kind
+``protos``), keyed by the backbone's ``cache_key`` (content hashes of checkpoint and config; an
+injected module by its class and state-dict hash; computed without building it), the image and
+label files (path, size, mtime) and the prototype settings.
 """
-import hashlib
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
+from catgen.pretrained import build_pretrained, pretrained_cache_key
 from catgen.registry import AFFINITY_ESTIMATORS
 
-from .base_estimator import BaseAffinityEstimator, FileRef, spec_settings
-from .segmenter_estimator import (batches_by_size, build_image_dataset, build_oasis_discriminator,
-                                  dataset_samples, module_key, read_sample)
+from .base_estimator import BaseAffinityEstimator, spec_settings
+from .samples import batches_by_size, build_image_dataset, dataset_samples, files_key, read_sample
 
-BACKBONE_TYPES = ('timm', 'oasis_discriminator', 'mmseg')
 LABEL_DOWNSAMPLE = ('majority', 'nearest', 'area')
 #: score given to source classes without any pixel (finite, so rows stay valid; exp() -> 0).
 NO_SOURCE_SCORE = -1e6
 
-__all__ = ['FeatureAffinity', 'load_backbone', 'labels_to_weights', 'BACKBONE_TYPES']
-
-
-class LoadedBackbone:
-    """``fn(img uint8 Tensor[B, 3, H, W] RGB) -> Tensor[B, D, h, w]``, a json-able cache key
-    (or None: not cacheable) and a description."""
-
-    def __init__(self, fn, key, describe):
-        self.fn = fn
-        self.key = key
-        self.describe = describe
-
-
-def _file_or_text(path):
-    if isinstance(path, (str, os.PathLike)) and Path(path).is_file():
-        return FileRef(path)
-    return str(path)
-
-
-def _timm_backbone(spec, device):
-    import torch
-    import torch.nn.functional as F
-    name, checkpoint = spec.get('model_name'), spec.get('checkpoint')
-    if not name:
-        raise ValueError("backbone=dict(type='timm', ...) needs model_name (e.g. "
-                         "'vit_small_patch16_224.dino') and checkpoint=<local weights file>.")
-    if checkpoint is None or not Path(checkpoint).is_file():
-        where = Path(checkpoint).resolve() if checkpoint else \
-            Path('checkpoints') / 'timm' / f'{name}.safetensors'
-        raise FileNotFoundError(
-            f'timm weights for {name!r} not found: {checkpoint}. Nothing is downloaded on this '
-            f'machine: on one with network access get the weights (e.g. the '
-            f'model.safetensors of timm/{name} on the Hugging Face hub, or a DINO .pth) and put '
-            f'the file at {where} (then pass checkpoint={str(where)!r}).')
-    try:
-        import timm
-    except ImportError as err:
-        raise ImportError('The timm backbone needs timm: pip install timm.') from err
-    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
-    model = timm.create_model(name, pretrained=False, num_classes=0)
-    if str(checkpoint).endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(str(checkpoint), device='cpu')
-    else:
-        state = safe_load(checkpoint, map_location='cpu')
-    for wrapper in ('state_dict', 'model', 'teacher', 'student'):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    state = {k[len('backbone.'):] if k.startswith('backbone.') else k: v
-             for k, v in state.items()}
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    if missing:  # the head is removed (num_classes=0); every other weight must be there
-        load_state_dict_checked(model, state, strict=True, source=str(checkpoint))
-    load_state_dict_checked(model, {k: v for k, v in state.items() if k in expected},
-                            strict=True, source=str(checkpoint))
-    model.to(device).eval()
-    data_cfg = timm.data.resolve_data_config({}, model=model)
-    size = spec.get('input_size') or data_cfg['input_size'][1:]
-    size = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(map(int, size))
-    mean = torch.tensor(spec.get('mean') or data_cfg['mean']).view(1, 3, 1, 1)
-    std = torch.tensor(spec.get('std') or data_cfg['std']).view(1, 3, 1, 1)
-    prefix = int(getattr(model, 'num_prefix_tokens', 0))
-
-    def fn(img):
-        x = img.to(device).float() / 255.0
-        if tuple(x.shape[-2:]) != size:
-            x = F.interpolate(x, size=size, mode='bilinear', align_corners=False)
-        x = (x - mean.to(x)) / std.to(x)
-        with torch.no_grad():
-            f = model.forward_features(x)
-        if f.ndim == 3:  # tokens [B, prefix + h*w, D]
-            f = f[:, prefix:]
-            grid = getattr(getattr(model, 'patch_embed', None), 'grid_size', None)
-            if grid is None or grid[0] * grid[1] != f.shape[1]:
-                side = int(round(f.shape[1] ** 0.5))
-                grid = (side, f.shape[1] // side)
-            return f.transpose(1, 2).reshape(f.shape[0], f.shape[2], *grid)
-        if f.ndim == 4 and f.shape[1] != model.num_features and f.shape[-1] == model.num_features:
-            f = f.permute(0, 3, 1, 2)  # NHWC models
-        return f
-
-    key = {'type': 'timm', 'model_name': name, 'checkpoint': FileRef(checkpoint),
-           'input_size': list(size)}
-    return LoadedBackbone(fn, key, {'type': 'timm', 'model_name': name,
-                                    'checkpoint': str(checkpoint)})
-
-
-def _oasis_backbone(spec, device):
-    import torch
-    import torch.nn.functional as F
-    config, checkpoint = spec.get('config'), spec.get('checkpoint')
-    prefix = spec.get('prefix', 'discriminator.')
-    disc, _, _ = build_oasis_discriminator(config, checkpoint, prefix, device)
-    layers = spec.get('layers') or (f'body_up.{disc.num_blocks - 1}',)
-    layers = (layers,) if isinstance(layers, str) else tuple(layers)
-    known = [f'body_down.{i}' for i in range(disc.num_blocks)] + \
-        [f'body_up.{i}' for i in range(disc.num_blocks)]
-    unknown = [n for n in layers if n not in known]
-    if unknown:
-        raise ValueError(f'OASIS discriminator layers {unknown} do not exist; choose from '
-                         f'{known}.')
-    mult = 2 ** disc.num_blocks
-
-    def fn(img):
-        h, w = img.shape[-2:]
-        if h % mult or w % mult:
-            raise ValueError(f'The OASIS discriminator needs image sides divisible by {mult}; '
-                             f'got {h}x{w}.')
-        x = img.to(device).float() / 127.5 - 1.0
-        with torch.no_grad():
-            _, feats = disc(x, return_features=True)
-        maps = [feats[n] for n in layers]
-        size = max((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
-        maps = [m if m.shape[-2:] == size else
-                F.interpolate(m, size=tuple(size), mode='bilinear', align_corners=False)
-                for m in maps]
-        return torch.cat(maps, dim=1)
-
-    key = {'type': 'oasis_discriminator', 'checkpoint': FileRef(checkpoint),
-           'config': _file_or_text(config), 'prefix': prefix, 'layers': list(layers)}
-    return LoadedBackbone(fn, key, {'type': 'oasis_discriminator', 'config': str(config),
-                                    'checkpoint': str(checkpoint), 'layers': list(layers)})
-
-
-def _mmseg_backbone(spec, device):
-    import torch
-    from catgen.utils.setup_env import init_mmseg_model
-    config, checkpoint = spec.get('config'), spec.get('checkpoint')
-    if config is None or checkpoint is None or not Path(checkpoint).is_file():
-        raise FileNotFoundError(
-            f'mmseg backbone checkpoint not found: {checkpoint}. Pass config=<mmseg config> and '
-            f'checkpoint=<.pth>, e.g. train one with python tools/train_segmenter.py '
-            f'configs/segmenters/fcn_synthscenes-source.py.')
-    model = init_mmseg_model(config, checkpoint, device=device)
-    index = int(spec.get('index', -1))
-    order = spec.get('input_order', 'bgr')
-    from mmseg.structures import SegDataSample
-    pre = model.data_preprocessor
-
-    def fn(img):
-        h, w = img.shape[-2:]
-        x = img[:, [2, 1, 0]] if order == 'bgr' else img
-        samples = [SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-                   for _ in range(len(x))]
-        data = pre(dict(inputs=list(x.to(device)), data_samples=samples), False)
-        with torch.no_grad():
-            feats = model.extract_feat(data['inputs'])
-        return feats[index]
-
-    key = {'type': 'mmseg', 'checkpoint': FileRef(checkpoint), 'config': _file_or_text(config),
-           'index': index, 'input_order': order}
-    return LoadedBackbone(fn, key, {'type': 'mmseg', 'config': str(config),
-                                    'checkpoint': str(checkpoint), 'index': index})
-
-
-def load_backbone(backbone, device='cpu'):
-    """A :class:`LoadedBackbone` from a backbone spec (see the module docstring)."""
-    if backbone is None:
-        raise ValueError("No backbone: pass backbone=dict(type='timm', model_name=..., "
-                         "checkpoint=<local file>), dict(type='oasis_discriminator', config=..., "
-                         "checkpoint=...), dict(type='mmseg', config=..., checkpoint=...) or a "
-                         "callable.")
-    if isinstance(backbone, dict):
-        kind = backbone.get('type')
-        builders = {'timm': _timm_backbone, 'oasis_discriminator': _oasis_backbone,
-                    'mmseg': _mmseg_backbone}
-        if kind not in builders:
-            raise ValueError(f'backbone type {kind!r} is unknown; use one of {BACKBONE_TYPES} '
-                             f'(or pass a callable).')
-        return builders[kind](backbone, device)
-    if callable(backbone):
-        import torch
-
-        def fn(img):
-            x = img.to(device).float() / 127.5 - 1.0
-            with torch.no_grad():
-                return backbone(x)
-
-        if isinstance(backbone, torch.nn.Module):
-            backbone.eval()
-        return LoadedBackbone(fn, module_key(backbone),
-                              {'type': 'module', 'class': type(backbone).__qualname__})
-    raise TypeError(f'backbone must be a dict with type in {BACKBONE_TYPES} or a callable; got '
-                    f'{type(backbone).__name__}.')
+__all__ = ['FeatureAffinity', 'labels_to_weights', 'LABEL_DOWNSAMPLE']
 
 
 def labels_to_weights(labels, num_channels, size, mode='majority'):
@@ -270,14 +83,8 @@ def labels_to_weights(labels, num_channels, size, mode='majority'):
 
 
 def _prototype_key(bb_key, infos, settings):
-    h = hashlib.sha256()
-    for info in infos:
-        for k in ('img_path', 'seg_map_path'):
-            p = Path(info[k])
-            st = p.stat()
-            h.update(f'{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
-    return {'backbone': bb_key, 'files_sha256': h.hexdigest(), 'num_images': len(infos),
-            'settings': settings, 'version': 1}
+    return {'backbone': bb_key, 'files': files_key(infos, ('img_path', 'seg_map_path')),
+            'settings': settings, 'version': 2}
 
 
 @AFFINITY_ESTIMATORS.register_module()
@@ -334,23 +141,10 @@ class FeatureAffinity(BaseAffinityEstimator):
     def _get_backbone(self, spec):
         if spec is self.backbone and self._loaded is not None:
             return self._loaded
-        loaded = load_backbone(spec, self.device)
+        loaded = build_pretrained(spec, self.device, what='backbone')
         if spec is self.backbone:
             self._loaded = loaded
         return loaded
-
-    def _backbone_key(self, spec):
-        """The backbone's cache key without loading it (None: not cacheable / not loadable)."""
-        if isinstance(spec, dict):
-            kind, ckpt = spec.get('type'), spec.get('checkpoint')
-            if kind not in BACKBONE_TYPES or ckpt is None or not Path(ckpt).is_file():
-                return None
-            rest = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.items()
-                    if k not in ('checkpoint', 'config')}
-            return {'spec': {k: v if isinstance(v, (str, int, float, bool, list, type(None)))
-                             else str(v) for k, v in rest.items()},
-                    'checkpoint': FileRef(ckpt), 'config': _file_or_text(spec.get('config'))}
-        return module_key(spec)
 
     def _compute_sums(self, bb, infos, num_channels, desc):
         import torch
@@ -365,7 +159,7 @@ class FeatureAffinity(BaseAffinityEstimator):
                 pairs = [read_sample(infos[i]) for i in idx]
                 x = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
                 labels = torch.from_numpy(np.stack([p[1] for p in pairs]))
-                f = bb.fn(x.contiguous())
+                f = bb.feature_map(x.contiguous())
                 if not torch.is_tensor(f) or f.ndim != 4 or f.shape[0] != len(idx):
                     raise ValueError(f'The backbone returned {getattr(f, "shape", type(f))} for '
                                      f'{len(idx)} images; it must return Tensor[B, D, h, w].')
@@ -397,7 +191,7 @@ class FeatureAffinity(BaseAffinityEstimator):
         settings = dict(label_downsample=self.label_downsample,
                         normalize_features=self.normalize_features)
         cache = self.cache(work_dir)
-        bb_key = self._backbone_key(spec) if cache.enabled else None
+        bb_key = pretrained_cache_key(spec) if cache.enabled else None
         key = None
         if bb_key is not None:
             key = cache.key(**_prototype_key(bb_key, infos, settings))
@@ -406,6 +200,8 @@ class FeatureAffinity(BaseAffinityEstimator):
                 return dict(hit, classes=classes)
         bb = self._get_backbone(spec)
         arrays = self._compute_sums(bb, infos, num_channels, desc)
+        if key is None and cache.enabled and bb.cache_key() is not None:
+            key = cache.key(**_prototype_key(bb.cache_key(), infos, settings))
         if key is not None:
             cache.save('protos', key, arrays)
         return dict(arrays, classes=classes)

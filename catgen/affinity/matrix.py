@@ -6,10 +6,16 @@ looks like in the source label space. A target one-hot map ``y_t`` becomes a sof
 ``y_s = A^T y_t`` at every pixel (see :meth:`AffinityMatrix.apply_onehot`). In channel space (see
 docs/conventions.md) don't-care (channel 0) maps to don't-care: :meth:`to_channel_matrix`.
 
-On disk a matrix is two files with one stem: ``<stem>.json`` (readable: names, estimator settings,
-rows as nested lists; authoritative) and ``<stem>.npz`` (the same values as arrays).
+On disk a matrix has ONE authoritative file, ``<stem>.json`` (readable: names, estimator
+settings, rows as nested lists; Python's float repr makes the values round-trip exactly).
+``<stem>.npz`` beside it is a derived copy for numpy users, stamped with the sha256 of the JSON
+text it was made from: :meth:`AffinityMatrix.load` reads the JSON whenever it exists and never
+trusts an NPZ whose stamp does not match it (a hand-edited JSON, a stale copy); an NPZ alone is
+read with a warning. The heatmap plot is :func:`catgen.visualization.plot_affinity_heatmap`.
 """
+import hashlib
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -76,6 +82,19 @@ def _strip_stem(path):
 
 def _sidecar(stem, suffix):
     return stem.with_name(stem.name + suffix)
+
+
+def _sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _npz_stamp(npz_path):
+    """The ``json_sha256`` an NPZ was stamped with, or None (unreadable, or an old NPZ)."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            return str(z['json_sha256']) if 'json_sha256' in z.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 class AffinityMatrix:
@@ -272,12 +291,12 @@ class AffinityMatrix:
         }
 
     def save(self, path_stem):
-        """Write ``<stem>.json`` and ``<stem>.npz`` atomically, as a pair.
+        """Write ``<stem>.json`` (authoritative) and its derived ``<stem>.npz``, atomically.
 
-        Both files are written complete under temporary names first; then the old NPZ is
-        removed, the JSON renamed into place, then the NPZ. A kill at any moment leaves a pair
-        that :meth:`load` reads as the old matrix or the new one (the JSON alone is a whole
-        matrix), never a new file beside a stale one.
+        The old NPZ is removed first, then the JSON is renamed into place, then the new NPZ
+        (stamped with the JSON's sha256) follows: a kill at any moment leaves the new JSON, or
+        the old one alone, or the old pair; :meth:`load` never trusts an NPZ that does not
+        match the JSON beside it.
 
         Args:
             path_stem: the path without suffix (a ``.json`` or ``.npz`` suffix is stripped).
@@ -288,7 +307,7 @@ class AffinityMatrix:
         stem = _strip_stem(path_stem)
         json_path, npz_path = _sidecar(stem, '.json'), _sidecar(stem, '.npz')
         try:
-            text = _dumps(self.to_json_dict())
+            text = _dumps(self.to_json_dict()) + '\n'
         except TypeError as err:
             raise TypeError(f'AffinityMatrix.meta must be json-able to be saved ({err}); store '
                             f'paths as str and settings as plain numbers/lists/dicts.') from err
@@ -296,9 +315,10 @@ class AffinityMatrix:
             np.savez(tmp_npz, values=self.values,
                      target_classes=np.array(self.target_classes, dtype=np.str_),
                      source_classes=np.array(self.source_classes, dtype=np.str_),
-                     meta_json=np.array(json.dumps(self.meta)))
+                     meta_json=np.array(json.dumps(self.meta)),
+                     json_sha256=np.array(_sha256(text)))
             with atomic_write(json_path) as tmp_json:
-                Path(tmp_json).write_text(text + '\n')
+                Path(tmp_json).write_text(text)
                 npz_path.unlink(missing_ok=True)  # the old NPZ must not outlive the old JSON
             # here the new JSON is in place (alone); the new NPZ follows on leaving the block
         return json_path, npz_path
@@ -308,86 +328,90 @@ class AffinityMatrix:
         """Load a matrix saved by :meth:`save`.
 
         Args:
-            path: ``<stem>.json``, ``<stem>.npz`` or ``<stem>``. The JSON file is authoritative for
-                names and meta; when both files exist their names and values must agree.
+            path: ``<stem>.json``, ``<stem>.npz`` or ``<stem>``. The JSON is read whenever it
+                exists (the NPZ is then ignored; a stale one gets a warning); the NPZ alone is
+                read with a warning.
 
         Raises:
             FileNotFoundError: neither file exists.
-            ValueError: the files disagree or the content is not a valid matrix.
+            ValueError: the file is not a valid affinity matrix (says what is wrong and what
+                to do).
         """
         stem = _strip_stem(path)
         json_path, npz_path = _sidecar(stem, '.json'), _sidecar(stem, '.npz')
-        has_json, has_npz = json_path.is_file(), npz_path.is_file()
-        if not (has_json or has_npz):
-            raise FileNotFoundError(f'No affinity matrix at {path}: expected {json_path} and/or '
-                                    f'{npz_path} (written by AffinityMatrix.save or '
-                                    f'tools/estimate_affinity.py). Estimate one with '
-                                    f'tools/estimate_affinity.py --out DIR, or fix the path.')
-        redo = ('Re-save the matrix, or re-estimate it with tools/estimate_affinity.py.')
-        arrays = None
-        if has_npz:
-            try:
-                with np.load(npz_path, allow_pickle=False) as z:
-                    arrays = {k: z[k] for k in z.files}
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-                keep = (f'Delete it (the JSON {json_path} is authoritative) or re-save the matrix.'
-                        if has_json else redo)
-                raise ValueError(f'Cannot read the affinity file {npz_path} ({type(err).__name__}:'
-                                 f' {err}); it is truncated, corrupt or not an affinity NPZ. '
-                                 f'{keep}') from err
-            absent = [k for k in ('values', 'target_classes', 'source_classes')
-                      if k not in arrays]
-            if absent:
-                raise ValueError(f'{npz_path} lacks {absent}: it is not an affinity matrix saved '
-                                 f'by AffinityMatrix.save (arrays found: {sorted(arrays)}). '
-                                 f'{redo}')
-        if has_json:
-            try:
-                d = json.loads(json_path.read_text())
-            except ValueError as err:
-                other = f', or delete it and keep {npz_path} if that is intact' if has_npz else ''
-                raise ValueError(f'Cannot parse the affinity file {json_path} as JSON ({err}). '
-                                 f'Fix the hand edit there{other}. {redo}') from err
-            if not isinstance(d, dict) or d.get('format') != FORMAT_NAME:
-                got = d.get('format') if isinstance(d, dict) else type(d).__name__
-                raise ValueError(f'{json_path} is not a catgen affinity matrix (format '
-                                 f'{got!r}, expected {FORMAT_NAME!r}). Point at a file written by '
-                                 f'AffinityMatrix.save or tools/estimate_affinity.py.')
-            absent = [k for k in ('values', 'target_classes', 'source_classes') if k not in d]
-            if absent:
-                raise ValueError(f'{json_path} lacks the key(s) {absent}; an affinity file holds '
-                                 f'"target_classes", "source_classes" and "values" (one row of '
-                                 f'source weights per target class). {redo}')
-            target, source, meta = d['target_classes'], d['source_classes'], d.get('meta', {})
-            try:
-                values = np.array(d['values'], dtype=np.float64)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f'{json_path}: "values" must be {len(target)} rows (one per '
-                                 f'target class) of {len(source)} numbers (one per source class) '
-                                 f'({type(err).__name__}: {err}). {redo}') from err
-            if arrays is not None:
-                if (tuple(arrays['target_classes'].tolist()) != tuple(target)
-                        or tuple(arrays['source_classes'].tolist()) != tuple(source)):
-                    raise ValueError(f'{json_path} and {npz_path} name different classes; one of '
-                                     f'them is stale. Delete the wrong one or re-save the matrix.')
-                if (arrays['values'].shape != values.shape
-                        or not np.allclose(arrays['values'], values, rtol=0, atol=1e-12)):
-                    raise ValueError(f'{json_path} and {npz_path} hold different values; one of '
-                                     f'them is stale. Delete the wrong one or re-save the matrix.')
-                values = arrays['values']  # bit-exact copy
+        if json_path.is_file():
+            mat, text = cls._read_json(json_path)
+            if npz_path.is_file() and _npz_stamp(npz_path) != _sha256(text):
+                warnings.warn(f'{npz_path} does not match {json_path} (the JSON was edited or '
+                              f'the NPZ is stale); the JSON is authoritative and was used. '
+                              f'Re-save the matrix to refresh the NPZ, or delete it.',
+                              UserWarning, stacklevel=2)
+            source = json_path
+        elif npz_path.is_file():
+            warnings.warn(f'{json_path} is missing: reading the derived copy {npz_path}. The JSON '
+                          f'is the authoritative format; re-save the matrix to restore it.',
+                          UserWarning, stacklevel=2)
+            mat = cls._read_npz(npz_path)
+            source = npz_path
         else:
-            values = arrays['values']
-            target = arrays['target_classes'].tolist()
-            source = arrays['source_classes'].tolist()
-            meta = json.loads(str(arrays['meta_json'])) if 'meta_json' in arrays else {}
-        mat = cls(values, target, source, meta, validate=False)
+            raise FileNotFoundError(f'No affinity matrix at {path}: expected {json_path} (or '
+                                    f'its derived copy {npz_path}), written by '
+                                    f'AffinityMatrix.save or tools/estimate_affinity.py. '
+                                    f'Estimate one with tools/estimate_affinity.py --out DIR, '
+                                    f'or fix the path.')
         try:
             mat.validate()
         except ValueError as err:
-            raise ValueError(f'Affinity file {json_path if has_json else npz_path}: {err} Fix the '
-                             f'file, or re-estimate the matrix with tools/estimate_affinity.py.'
-                             ) from err
+            raise ValueError(f'Affinity file {source}: {err} Fix the file, or re-estimate the '
+                             f'matrix with tools/estimate_affinity.py.') from err
         return mat
+
+    @classmethod
+    def _read_json(cls, json_path):
+        """``(matrix, not validated; the file's text)``."""
+        redo = 'Re-save the matrix, or re-estimate it with tools/estimate_affinity.py.'
+        text = json_path.read_text()
+        try:
+            d = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f'Cannot parse the affinity file {json_path} as JSON ({err}). '
+                             f'Fix the hand edit there. {redo}') from err
+        if not isinstance(d, dict) or d.get('format') != FORMAT_NAME:
+            got = d.get('format') if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f'{json_path} is not a catgen affinity matrix (format {got!r}, '
+                             f'expected {FORMAT_NAME!r}). Point at a file written by '
+                             f'AffinityMatrix.save or tools/estimate_affinity.py.')
+        absent = [k for k in ('values', 'target_classes', 'source_classes') if k not in d]
+        if absent:
+            raise ValueError(f'{json_path} lacks the key(s) {absent}; an affinity file holds '
+                             f'"target_classes", "source_classes" and "values" (one row of '
+                             f'source weights per target class). {redo}')
+        target, source = d['target_classes'], d['source_classes']
+        try:
+            values = np.array(d['values'], dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f'{json_path}: "values" must be {len(target)} rows (one per target '
+                             f'class) of {len(source)} numbers (one per source class) '
+                             f'({type(err).__name__}: {err}). {redo}') from err
+        return cls(values, target, source, d.get('meta', {}), validate=False), text
+
+    @classmethod
+    def _read_npz(cls, npz_path):
+        redo = 'Re-save the matrix, or re-estimate it with tools/estimate_affinity.py.'
+        try:
+            with np.load(npz_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f'Cannot read the affinity file {npz_path} ({type(err).__name__}: '
+                             f'{err}); it is truncated, corrupt or not an affinity NPZ. '
+                             f'{redo}') from err
+        absent = [k for k in ('values', 'target_classes', 'source_classes') if k not in arrays]
+        if absent:
+            raise ValueError(f'{npz_path} lacks {absent}: it is not an affinity matrix saved by '
+                             f'AffinityMatrix.save (arrays found: {sorted(arrays)}). {redo}')
+        meta = json.loads(str(arrays['meta_json'])) if 'meta_json' in arrays else {}
+        return cls(arrays['values'], arrays['target_classes'].tolist(),
+                   arrays['source_classes'].tolist(), meta, validate=False)
 
     # ------------------------------------------------------------------ reading
     def top_k(self, k=3):
@@ -404,44 +428,10 @@ class AffinityMatrix:
                 for t, top in self.top_k(k).items()]
 
     def heatmap(self, path, top_k_annotate=3, title=None, cmap='viridis', dpi=100):
-        """Write a PNG heatmap: target classes on the y axis, source classes on the x axis, the
-        ``top_k_annotate`` largest weights of each row written in their cells (0 for none).
-
-        Uses matplotlib's Agg canvas directly (no pyplot state); the write is atomic.
-
-        Returns:
-            Path of the PNG.
-        """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        path = Path(path)
-        n_t, n_s = self.shape
-        fig = Figure(figsize=(max(4.0, 0.45 * n_s + 2.5), max(3.0, 0.4 * n_t + 2.0)))
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        im = ax.imshow(self.values, cmap=cmap, vmin=0.0, vmax=1.0, aspect='auto',
-                       interpolation='nearest')
-        ax.set_xticks(range(n_s), labels=list(self.source_classes), rotation=60, ha='right',
-                      rotation_mode='anchor', fontsize=8)
-        ax.set_yticks(range(n_t), labels=list(self.target_classes), fontsize=8)
-        ax.set_xlabel('source class')
-        ax.set_ylabel('target class')
-        ax.set_title(title or f'class affinity ({self.meta.get("estimator", "?")})', fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        if top_k_annotate:
-            order = np.argsort(-self.values, axis=1, kind='stable')[:, :top_k_annotate]
-            for i in range(n_t):
-                for j in order[i]:
-                    w = self.values[i, j]
-                    if w < 0.005:
-                        continue
-                    ax.text(j, i, f'{w:.2f}', ha='center', va='center', fontsize=6,
-                            color='black' if w > 0.6 else 'white')
-        fig.tight_layout()
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, format='png', dpi=dpi)
-        return path
+        """Write a PNG heatmap (see :func:`catgen.visualization.plot_affinity_heatmap`); returns
+        its Path."""
+        from catgen.visualization.affinity_heatmap import plot_affinity_heatmap
+        return plot_affinity_heatmap(self, path, top_k_annotate, title, cmap, dpi)
 
     # ------------------------------------------------------------------ applying
     def to_channel_matrix(self, dontcare=True):

@@ -7,25 +7,22 @@ top-k, uniform mix and the zero-row rule for target classes without any counted 
 that are don't care in the target label map, and pixels whose top softmax probability is below
 ``min_confidence``, are not counted.
 
-Segmenters (``segmenter=``):
+Segmenters (``segmenter=``) are catgen's frozen pretrained wrappers (:mod:`catgen.pretrained`,
+built with :func:`~catgen.pretrained.build_pretrained`):
 
-- ``dict(type='mmseg', config=..., checkpoint=...)``: an mmsegmentation segmentor built offline
-  with :func:`catgen.utils.setup_env.init_mmseg_model` (default scope guarded, weights through
-  ``safe_load``). Its outputs are named by ``class_map`` or by the checkpoint's
-  ``meta.dataset_meta.classes`` and must map onto the source classes. Images are given to it as
-  mmseg's ``LoadImageFromFile`` reads them (BGR, ``input_order='bgr'``) and go through its own
-  ``data_preprocessor``.
+- ``dict(type='mmseg', config=..., checkpoint=...[, input_order])``:
+  :class:`~catgen.pretrained.MMSegSegmenter`, an mmsegmentation segmentor built offline. Its
+  outputs are named by ``class_map`` or by the checkpoint's ``meta.dataset_meta.classes`` and
+  must map onto the source classes.
 - ``dict(type='oasis_discriminator', config=<synthesizer config>, checkpoint=<catgen
-  checkpoint>)``: the source OASIS discriminator, built from ``model.discriminator`` of the
-  config, with the ``discriminator.*`` weights of the checkpoint. Its logits are
-  ``[fake, don't care, class 1, ..., class N_s]`` (docs/conventions.md); the fake channel and the
-  source don't-care channel are dropped, so the argmax runs over the real source classes. Their
-  names come from ``class_map``, the checkpoint's ``meta.dataset_meta.classes`` or the config's
-  training data set.
+  checkpoint>[, prefix, dontcare_index])``: :class:`~catgen.pretrained.OASISDiscriminatorSegmenter`,
+  the source OASIS discriminator with its fake and don't-care channels dropped, so the argmax
+  runs over the real source classes (named by ``class_map``, the checkpoint's
+  ``meta.dataset_meta.classes`` or the config's training data set).
 - an ``nn.Module`` or any callable (escape hatch for tests and custom models): it takes
   ``float Tensor[B, 3, H, W]`` RGB in ``[-1, 1]`` and returns logits ``Tensor[B, K, h, w]``
   (resized to H x W when smaller); output ``k`` is ``source_classes[k]`` unless ``class_map``
-  says otherwise.
+  says otherwise (or it has a ``classes`` attribute).
 
 ``class_map`` (any segmenter): a list with one entry per segmenter output (a source class name,
 or None to ignore pixels predicted as that output), or a dict ``{output name or index: source
@@ -37,335 +34,23 @@ built catgen data set. Images and label maps are read from its data infos (``img
 ``seg_map_path``, channel space via ``label_shift``); its pipeline is not run.
 
 Predictions (the argmax output and its probability per pixel) are cached on disk
-(:class:`~catgen.affinity.base_estimator.AffinityCache`, kind ``segpred``), keyed by the
-segmenter (content hash of the checkpoint and config files; for an injected module, its class
-and a hash of its state dict) and the image files (path, size and mtime of each). Label maps,
+(:class:`catgen.utils.cache.DiskCache`, kind ``segpred``), keyed by the segmenter's
+``cache_key`` (content hash of the checkpoint and config files; for an injected module, its class
+and a hash of its state dict; computed without building the model) and the image files (path,
+size and mtime of each). Label maps,
 ``min_confidence``, ``class_map`` and the post-processing are applied after the cache, so
 changing them does not re-run the segmenter.
 """
-import hashlib
-import os
-from pathlib import Path
-
 import numpy as np
 
+from catgen.pretrained import build_pretrained, pretrained_cache_key
 from catgen.registry import AFFINITY_ESTIMATORS
 
-from .base_estimator import BaseAffinityEstimator, FileRef, spec_settings
+from .base_estimator import BaseAffinityEstimator, spec_settings
+from .samples import (batches_by_size, build_image_dataset, dataset_samples, files_key,
+                      label_channel_to_target, read_sample)
 
-SEGMENTER_TYPES = ('mmseg', 'oasis_discriminator')
-
-__all__ = ['SegmenterAffinity', 'build_image_dataset', 'dataset_samples', 'read_sample',
-           'load_segmenter', 'SEGMENTER_TYPES']
-
-
-# --------------------------------------------------------------------------- data sets
-def build_image_dataset(dataset, what='dataset'):
-    """A catgen data set from a config dict (its pipeline is dropped: files are read directly),
-    or the data set itself.
-
-    Raises:
-        ValueError: ``dataset`` is None (says what to pass).
-    """
-    if dataset is None:
-        raise ValueError(f'No {what}: pass {what}=dict(type=\'SynthScenesDataset\', '
-                         f"data_root='data/synthscenes', domain='target', split='train', "
-                         f'num_shots=100) (any catgen data set config) or a built data set.')
-    if not isinstance(dataset, dict):
-        return dataset
-    import catgen.datasets  # noqa: F401  (registers the data sets)
-    from catgen.registry import DATASETS
-    from catgen.utils.setup_env import guarded_default_scope
-    cfg = {k: v for k, v in dict(dataset).items() if k != 'pipeline'}
-    with guarded_default_scope('catgen'):
-        return DATASETS.build(cfg)
-
-
-def dataset_samples(dataset):
-    """``(infos, class_names)``: the data infos (dicts with ``img_path``, ``seg_map_path``,
-    ``num_classes``, ``label_shift``) and the real class names in channel order (channel
-    ``c + 1`` is ``class_names[c]``; channel 0 is don't care)."""
-    if hasattr(dataset, 'full_init'):
-        dataset.full_init()
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-    if not infos:
-        raise ValueError(f'The data set {type(dataset).__name__} is empty; the affinity '
-                         f'estimator needs images with label maps.')
-    for key in ('img_path', 'seg_map_path'):
-        if key not in infos[0]:
-            raise ValueError(f'Data infos of {type(dataset).__name__} have no {key!r}; the '
-                             f'affinity estimators read image / label-map pairs from catgen '
-                             f'data sets (BaseSISDataset and subclasses).')
-    classes = list(dataset.metainfo['classes'])
-    return infos, [str(c) for c in classes[1:]]
-
-
-def files_key(infos):
-    """Cache-key part naming the image files: (path, size, mtime_ns) of each, hashed."""
-    h = hashlib.sha256()
-    for info in infos:
-        p = Path(info['img_path'])
-        st = p.stat()
-        h.update(f'{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
-    return {'num_images': len(infos), 'files_sha256': h.hexdigest()}
-
-
-def read_sample(info, image=True):
-    """``(img uint8[H, W, 3] RGB or None, label int64[H, W] in channel space)``."""
-    from catgen.datasets.transforms.loading import (map_to_channel_space, read_label_map,
-                                                    read_rgb_image)
-    img = read_rgb_image(info['img_path']) if image else None
-    raw = read_label_map(info['seg_map_path'])
-    label = map_to_channel_space(raw, int(info['num_classes']), int(info.get('label_shift', 0)),
-                                 info['seg_map_path'])
-    if img is not None and img.shape[:2] != label.shape:
-        raise ValueError(f'Image {info["img_path"]} is {img.shape[:2]} but its label map '
-                         f'{info["seg_map_path"]} is {label.shape}; they must be the same size.')
-    return img, label
-
-
-def batches_by_size(n_items, shapes, batch_size):
-    """Index lists of consecutive items of equal shape, at most ``batch_size`` long."""
-    out, cur = [], []
-    for i in range(n_items):
-        if cur and (len(cur) == batch_size or shapes[i] != shapes[cur[0]]):
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
-
-
-def label_channel_to_target(dataset_classes, target_classes, what='dataset'):
-    """int64[num_channels]: channel -> index in ``target_classes`` (-1 for don't care and for
-    data set classes that are not target classes).
-
-    Raises:
-        ValueError: a target class is not a class of the data set.
-    """
-    missing = [t for t in target_classes if t not in dataset_classes]
-    if missing:
-        raise ValueError(f'Target classes {missing} are not classes of the {what} '
-                         f'({list(dataset_classes)}). Estimate for the data set\'s classes (or a '
-                         f'subset of them), or give the data set whose label maps hold them.')
-    lut = np.full(len(dataset_classes) + 1, -1, dtype=np.int64)
-    for c, name in enumerate(dataset_classes):
-        if name in target_classes:
-            lut[c + 1] = list(target_classes).index(name)
-    return lut
-
-
-# --------------------------------------------------------------------------- segmenters
-class LoadedSegmenter:
-    """A segmenter ready to run: ``fn(img uint8 Tensor[B, 3, H, W] RGB) -> logits
-    Tensor[B, K, h, w]``, the names of its K outputs (or None), a json-able cache key (with
-    :class:`FileRef` parts, or None = not cacheable) and a description for ``meta``."""
-
-    def __init__(self, fn, names, key, describe, module=None):
-        self.fn = fn
-        self.names = None if names is None else [str(n) for n in names]
-        self.key = key
-        self.describe = describe
-        self.module = module
-
-
-def module_key(module):
-    """Cache key of an injected module: its class and a sha256 of its state dict (parameters
-    and buffers); None for a plain callable (not cached)."""
-    import torch
-    if not isinstance(module, torch.nn.Module):
-        return None
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    cls = type(module)
-    return {'module': f'{cls.__module__}.{cls.__qualname__}', 'state_sha256': h.hexdigest()}
-
-
-def _check_file(path, what, hint):
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f'{what} not found: {p}. {hint}')
-    return p
-
-
-def _mmseg_segmenter(spec, device):
-    import torch
-    from catgen.utils.setup_env import init_mmseg_model
-    config, checkpoint = spec.get('config'), spec.get('checkpoint')
-    if config is None or checkpoint is None:
-        raise ValueError("segmenter=dict(type='mmseg', ...) needs config=<mmseg config file> and "
-                         "checkpoint=<.pth trained with it>, e.g. configs/segmenters/"
-                         "fcn_synthscenes-source.py and work_dirs/segmenters/"
-                         "fcn_synthscenes-source/iter_2000.pth (tools/train_segmenter.py).")
-    _check_file(checkpoint, 'mmseg segmenter checkpoint',
-                f'Train it with python tools/train_segmenter.py {config} (it writes to '
-                f'work_dirs/segmenters/), or pass the path of an existing .pth.')
-    model = init_mmseg_model(config, checkpoint, device=device)
-    meta = getattr(model, 'dataset_meta', None) or {}
-    names = meta.get('classes')
-    num_out = getattr(model.decode_head, 'out_channels', None) or model.decode_head.num_classes
-    if names is not None and len(names) != num_out:
-        raise ValueError(f'The mmseg segmenter {checkpoint} has {num_out} outputs but its '
-                         f'dataset_meta names {len(names)} classes; pass class_map=[one source '
-                         f'class (or None) per output].')
-    order = spec.get('input_order', 'bgr')
-    if order not in ('bgr', 'rgb'):
-        raise ValueError(f"input_order={order!r}: use 'bgr' (mmseg's LoadImageFromFile, the "
-                         f"default) or 'rgb' (what the segmenter's training pipeline fed it).")
-    from mmseg.structures import SegDataSample
-    pre = model.data_preprocessor
-
-    def fn(img):
-        h, w = img.shape[-2:]
-        x = img[:, [2, 1, 0]] if order == 'bgr' else img
-        samples = [SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                               pad_shape=(h, w))) for _ in range(len(x))]
-        data = pre(dict(inputs=list(x.to(device)), data_samples=samples), False)
-        metas = [s.metainfo for s in data['data_samples']]
-        with torch.no_grad():
-            logits = model.inference(data['inputs'], metas)
-        return logits[..., :h, :w]
-
-    key = {'type': 'mmseg', 'checkpoint': FileRef(checkpoint), 'input_order': order,
-           'config': FileRef(config) if isinstance(config, (str, os.PathLike)) else str(config)}
-    describe = {'type': 'mmseg', 'config': str(config), 'checkpoint': str(checkpoint)}
-    return LoadedSegmenter(fn, names, key, describe, model)
-
-
-def build_oasis_discriminator(config, checkpoint, prefix='discriminator.', device='cpu'):
-    """Build ``model.discriminator`` of a catgen synthesizer config and load the ``prefix*``
-    weights of a catgen checkpoint (``safe_load``, checked).
-
-    Returns:
-        ``(discriminator in eval mode, checkpoint dict, source class names or None)``; the
-        names (real classes, channel order) come from the checkpoint's
-        ``meta.dataset_meta.classes`` or else the config's training data set.
-    """
-    from mmengine.config import Config
-
-    from catgen.registry import MODELS
-    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
-    from catgen.utils.setup_env import guarded_default_scope
-    if config is None or checkpoint is None:
-        raise ValueError("The OASIS discriminator needs config=<synthesizer config, e.g. "
-                         "configs/oasis/oasis_synthscenes-source.py> and checkpoint=<catgen "
-                         "checkpoint with discriminator.* weights, e.g. work_dirs/"
-                         "oasis_synthscenes-source/iter_1000.pth>.")
-    _check_file(checkpoint, 'OASIS checkpoint',
-                f'Train the source model with python tools/train.py {config}, or pass the path '
-                f'of an existing checkpoint.')
-    cfg = config if isinstance(config, Config) else Config.fromfile(
-        _check_file(config, 'synthesizer config', 'Pass the config the checkpoint was trained '
-                    'with, e.g. configs/oasis/oasis_synthscenes-source.py.'))
-    d_cfg = cfg.get('model', {}).get('discriminator')
-    if not d_cfg or 'OASIS' not in str(d_cfg.get('type', '')):
-        raise ValueError(f'{config}: model.discriminator is {d_cfg and d_cfg.get("type")!r}; '
-                         f'the OASIS discriminator segmenter needs an OASIS synthesizer config '
-                         f'(model.discriminator.type=\'OASISDiscriminator\').')
-    import catgen.models  # noqa: F401
-    with guarded_default_scope('catgen'):
-        disc = MODELS.build(d_cfg)
-    ckpt = safe_load(checkpoint, map_location='cpu')
-    state = ckpt['state_dict'] if isinstance(ckpt, dict) and 'state_dict' in ckpt else ckpt
-    d_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if not d_state:
-        heads = sorted({k.split('.', 1)[0] for k in state})
-        raise ValueError(f'{checkpoint} holds no "{prefix}*" weights (its keys start with '
-                         f'{heads}); pass a catgen OASIS checkpoint (tools/train.py) or set '
-                         f'prefix= to the discriminator\'s key prefix.')
-    load_state_dict_checked(disc, d_state, source=f'{checkpoint} ({prefix}*)')
-    disc.to(device).eval()
-    names = None
-    meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
-    dmeta = meta.get('dataset_meta') if isinstance(meta, dict) else None
-    if isinstance(dmeta, dict) and dmeta.get('classes'):
-        names = list(dmeta['classes'])[1:]
-    else:
-        ds_cfg = cfg.get('train_dataloader', {}).get('dataset')
-        if ds_cfg is not None:
-            try:
-                ds = build_image_dataset(ds_cfg.to_dict() if hasattr(ds_cfg, 'to_dict')
-                                         else dict(ds_cfg))
-                names = list(ds.metainfo['classes'])[1:]
-            except (FileNotFoundError, ValueError, KeyError):
-                names = None
-    if names is not None and len(names) + 1 != disc.num_classes:
-        raise ValueError(f'{checkpoint}: the discriminator has {disc.num_classes} semantic '
-                         f'channels (don\'t care included) but the class list has {len(names)} '
-                         f'real classes; pass class_map=[one source class per real channel].')
-    return disc, ckpt, names
-
-
-def _oasis_segmenter(spec, device):
-    import torch
-    import torch.nn.functional as F
-    config, checkpoint = spec.get('config'), spec.get('checkpoint')
-    prefix = spec.get('prefix', 'discriminator.')
-    dontcare = int(spec.get('dontcare_index', 0))
-    disc, _, names = build_oasis_discriminator(config, checkpoint, prefix, device)
-    n_sem = disc.num_classes
-    keep = [1 + c for c in range(n_sem) if c != dontcare]  # drop fake (0) and don't care
-    mult = 2 ** disc.num_blocks
-
-    def fn(img):
-        h, w = img.shape[-2:]
-        x = img.to(device).float() / 127.5 - 1.0
-        ph, pw = (-h) % mult, (-w) % mult
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode='replicate')
-        with torch.no_grad():
-            logits = disc(x)
-        return logits[:, keep, :h, :w]
-
-    if names is not None:  # channel c names: ['<don't care>', *names][c]
-        full = ['<dontcare>', *names]
-        names = [full[c] for c in range(n_sem) if c != dontcare]
-    key = {'type': 'oasis_discriminator', 'checkpoint': FileRef(checkpoint), 'prefix': prefix,
-           'dontcare_index': dontcare,
-           'config': FileRef(config) if isinstance(config, (str, os.PathLike)) else str(config)}
-    describe = {'type': 'oasis_discriminator', 'config': str(config),
-                'checkpoint': str(checkpoint)}
-    return LoadedSegmenter(fn, names, key, describe, disc)
-
-
-def _callable_segmenter(obj, device):
-    import torch
-
-    def fn(img):
-        x = img.to(device).float() / 127.5 - 1.0
-        with torch.no_grad():
-            return obj(x)
-
-    names = getattr(obj, 'classes', None)
-    key = module_key(obj)
-    if isinstance(obj, torch.nn.Module):
-        obj.eval()
-    describe = {'type': 'module', 'class': type(obj).__qualname__}
-    return LoadedSegmenter(fn, names, key, describe, obj)
-
-
-def load_segmenter(segmenter, device='cpu'):
-    """A :class:`LoadedSegmenter` from a segmenter spec (see the module docstring)."""
-    if segmenter is None:
-        raise ValueError("No segmenter: pass segmenter=dict(type='mmseg', config=..., "
-                         "checkpoint=...) or dict(type='oasis_discriminator', config=..., "
-                         "checkpoint=...), or an nn.Module.")
-    if isinstance(segmenter, dict):
-        kind = segmenter.get('type')
-        if kind == 'mmseg':
-            return _mmseg_segmenter(segmenter, device)
-        if kind == 'oasis_discriminator':
-            return _oasis_segmenter(segmenter, device)
-        raise ValueError(f'segmenter type {kind!r} is unknown; use one of {SEGMENTER_TYPES} '
-                         f'(or pass an nn.Module / callable).')
-    if callable(segmenter):
-        return _callable_segmenter(segmenter, device)
-    raise TypeError(f'segmenter must be a dict with type in {SEGMENTER_TYPES}, an nn.Module or '
-                    f'a callable; got {type(segmenter).__name__}.')
+__all__ = ['SegmenterAffinity', 'resolve_class_map']
 
 
 def resolve_class_map(out_names, num_out, source_classes, class_map=None, what='segmenter'):
@@ -482,7 +167,7 @@ class SegmenterAffinity(BaseAffinityEstimator):
     def _get_segmenter(self, segmenter):
         if segmenter is self.segmenter and self._loaded is not None:
             return self._loaded
-        loaded = load_segmenter(segmenter, self.device)
+        loaded = build_pretrained(segmenter, self.device, what='segmenter')
         if segmenter is self.segmenter:
             self._loaded = loaded
         return loaded
@@ -508,7 +193,7 @@ class SegmenterAffinity(BaseAffinityEstimator):
             for idx in groups:
                 imgs = np.stack([read_sample(infos[i])[0] for i in idx])
                 x = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
-                logits = seg.fn(x)
+                logits = seg(x)
                 if not torch.is_tensor(logits) or logits.ndim != 4 or logits.shape[0] != len(idx):
                     raise ValueError(
                         f'The segmenter returned {getattr(logits, "shape", type(logits))} for '
@@ -553,34 +238,24 @@ class SegmenterAffinity(BaseAffinityEstimator):
                 return hit, None
         seg = self._get_segmenter(spec)
         arrays = self._predict(seg, infos)
-        if seg.names is not None:
-            arrays['names'] = np.array(seg.names, dtype=str)
-        if key_parts is not None and seg.key is not None:
+        names = getattr(seg, 'classes', None)
+        if names is not None:
+            arrays['names'] = np.array([str(n) for n in names], dtype=str)
+        if key_parts is None and cache.enabled:  # now known from the built segmenter
+            seg_key = seg.cache_key()
+            if seg_key is not None:
+                key_parts = {'segmenter': seg_key, 'images': files_key(infos), 'version': 2}
+                key = cache.key(**key_parts)
+        if key_parts is not None:
             cache.save('segpred', key, arrays)
         return arrays, seg
 
     def _key_parts(self, spec, infos):
-        """Cache key parts without loading the model (None when not cacheable)."""
-        if isinstance(spec, dict):
-            kind = spec.get('type')
-            if kind not in SEGMENTER_TYPES:
-                return None
-            ckpt, config = spec.get('checkpoint'), spec.get('config')
-            if ckpt is None or not Path(ckpt).is_file():
-                return None  # loading will raise the helpful error
-            seg_key = {'type': kind, 'checkpoint': FileRef(ckpt),
-                       'config': FileRef(config) if isinstance(config, (str, os.PathLike))
-                       and Path(config).is_file() else str(config)}
-            if kind == 'mmseg':
-                seg_key['input_order'] = spec.get('input_order', 'bgr')
-            else:
-                seg_key['prefix'] = spec.get('prefix', 'discriminator.')
-                seg_key['dontcare_index'] = int(spec.get('dontcare_index', 0))
-        else:
-            seg_key = module_key(spec)
-            if seg_key is None:
-                return None
-        return {'segmenter': seg_key, 'images': files_key(infos), 'version': 1}
+        """Cache key parts without building the model (None when not known beforehand)."""
+        seg_key = pretrained_cache_key(spec)
+        if seg_key is None:
+            return None
+        return {'segmenter': seg_key, 'images': files_key(infos), 'version': 2}
 
     # ------------------------------------------------------------------ estimate
     def count(self, target_classes, source_classes, work_dir=None, dataset=None,
@@ -594,7 +269,8 @@ class SegmenterAffinity(BaseAffinityEstimator):
         arrays, seg = self.predictions(infos, segmenter, work_dir)
         num_out = int(arrays['num_out'])
         if seg is not None:
-            names = seg.names
+            names = getattr(seg, 'classes', None)
+            names = None if names is None else [str(n) for n in names]
         else:  # a cache hit: the output names were cached with the predictions
             names = [str(n) for n in arrays['names']] if 'names' in arrays else None
         s_lut = resolve_class_map(names, num_out, source_classes, self.class_map)

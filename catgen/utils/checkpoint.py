@@ -330,7 +330,8 @@ def read_state_dict(checkpoint, prefix=None, strip_prefixes=('module.',), what='
         checkpoint: str | Path of a ``.pth`` file, or an already loaded checkpoint dict.
         prefix: None (all keys), a str, or a sequence of str tried in order.
         strip_prefixes: key prefixes to remove (default DDP's ``module.``), see 4.
-        what: what the checkpoint is, for messages (e.g. ``'OASIS source checkpoint'``).
+        what: what the checkpoint is, for messages (e.g. ``'OASIS source checkpoint'``); with
+            a loaded dict, name its file here (``f'checkpoint {path}'``).
         wrappers: the keys under which a checkpoint may nest its weights.
 
     Returns:
@@ -341,10 +342,11 @@ def read_state_dict(checkpoint, prefix=None, strip_prefixes=('module.',), what='
         ValueError: the checkpoint holds no dict of weights, or no key under any of the
             prefixes; the message names the file, the prefixes tried and the ones found.
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else f'the {what} dict'
-    ckpt = safe_load(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    is_path = isinstance(checkpoint, (str, Path))
+    name = f'{what} {checkpoint}' if is_path else what  # a loaded dict: `what` names it
+    ckpt = safe_load(checkpoint) if is_path else checkpoint
     if not isinstance(ckpt, dict):
-        raise ValueError(f'The {what} {source} holds a {type(ckpt).__name__}, not a dict of '
+        raise ValueError(f'The {name} holds a {type(ckpt).__name__}, not a dict of '
                          f'weights; pass a checkpoint saved with torch.save(model.state_dict()) '
                          f'or an MMEngine checkpoint with "state_dict".')
     state = ckpt
@@ -375,7 +377,7 @@ def read_state_dict(checkpoint, prefix=None, strip_prefixes=('module.',), what='
                 return picked
         tried = ', '.join(f'"{p}*"' for p in prefixes)
         found = ', '.join(_key_heads(state)) or 'no keys at all'
-        raise ValueError(f'The {what} {source} holds no {tried} weights (its keys start with '
+        raise ValueError(f'The {name} holds no {tried} weights (its keys start with '
                          f'{found}). Pass a checkpoint that has them (e.g. a catgen checkpoint '
                          f'from tools/train.py), or set prefix= to the key prefix of the part '
                          f'you want.')

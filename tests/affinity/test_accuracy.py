@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from catgen.affinity import AffinityMatrix
-from catgen.evaluation.metrics.affinity_accuracy import affinity_accuracy, format_affinity_accuracy
+from catgen.affinity.accuracy import affinity_accuracy, format_affinity_accuracy
 
 S = ('grass', 'water', 'sand', 'flower')
 T = ('lawn', 'ocean', 'meadow', 'shore', 'lava')

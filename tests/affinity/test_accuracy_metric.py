@@ -4,7 +4,7 @@ import math
 import pytest
 
 from catgen.affinity import AffinityMatrix
-from catgen.evaluation.metrics.affinity_accuracy import AffinityAccuracy  # noqa: F401 (registers)
+from catgen.affinity.accuracy import AffinityAccuracy  # noqa: F401 (registers)
 from catgen.registry import METRICS
 
 S = ('grass', 'water', 'sand', 'flower')
@@ -53,3 +53,16 @@ def test_builtin_truth_without_mixtures_gives_nan():
     m = AffinityMatrix([[1.0] + [0.0] * 19], ['lawn'], SOURCE_CLASSES)
     r = AffinityAccuracy(matrix=m, truth='builtin').compute_metrics([None])
     assert r['top1_synonyms'] == 0.0 and math.isnan(r['l1_mixtures'])
+
+
+def test_metrics_registry_finds_it_without_an_explicit_import():
+    """AffinityAccuracy lives in catgen.affinity; METRICS imports it through its location."""
+    import subprocess
+    import sys
+    code = ("from catgen.registry import METRICS\n"
+            "m = METRICS.build(dict(type='AffinityAccuracy', truth='builtin'))\n"
+            "print(type(m).__module__)\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == 'catgen.affinity.accuracy'

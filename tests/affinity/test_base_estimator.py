@@ -1,45 +1,8 @@
-"""BaseAffinityEstimator settings and the on-disk AffinityCache."""
-import numpy as np
+"""BaseAffinityEstimator: settings, its cache folder, the run options (combined: passed on)."""
 import pytest
 
-from catgen.affinity import AffinityCache, BaseAffinityEstimator, FileRef, default_cache_dir
-
-
-def test_cache_key_depends_on_settings_and_file_content_not_path(tmp_path):
-    cache = AffinityCache(tmp_path / 'c')
-    a, b = tmp_path / 'a.bin', tmp_path / 'b.bin'
-    a.write_bytes(b'weights-1')
-    b.write_bytes(b'weights-1')
-    k = cache.key(names=['x', 'y'], t=1.0, w=FileRef(a))
-    assert k == cache.key(t=1.0, names=['x', 'y'], w=FileRef(b))  # same content, other path
-    assert k != cache.key(names=['y', 'x'], t=1.0, w=FileRef(a))
-    assert k != cache.key(names=['x', 'y'], t=2.0, w=FileRef(a))
-    b.write_bytes(b'weights-2')
-    assert k != cache.key(names=['x', 'y'], t=1.0, w=FileRef(b))
-    with pytest.raises(TypeError, match='json-able'):
-        cache.key(x=object())
-
-
-def test_get_or_compute_computes_once_and_writes_atomically(tmp_path):
-    cache = AffinityCache(tmp_path / 'c')
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {'emb': np.arange(6.0).reshape(2, 3)}
-
-    first = cache.get_or_compute('text', {'n': 1}, compute)
-    again = AffinityCache(tmp_path / 'c').get_or_compute('text', {'n': 1}, compute)
-    assert len(calls) == 1
-    np.testing.assert_array_equal(first['emb'], again['emb'])
-    files = [p.name for p in (tmp_path / 'c').iterdir()]
-    assert len(files) == 1 and files[0].startswith('text-') and files[0].endswith('.npz')
-    # a corrupt file is recomputed, a disabled cache never writes
-    (tmp_path / 'c' / files[0]).write_bytes(b'garbage')
-    cache.get_or_compute('text', {'n': 1}, compute)
-    assert len(calls) == 2
-    AffinityCache(tmp_path / 'd', enabled=False).get_or_compute('text', {'n': 1}, compute)
-    assert len(calls) == 3 and not (tmp_path / 'd').exists()
+from catgen.affinity import BaseAffinityEstimator, CombinedAffinity, TextAffinity, default_cache_dir
+from catgen.utils.cache import DiskCache
 
 
 def test_default_cache_dir(tmp_path, monkeypatch):
@@ -48,6 +11,28 @@ def test_default_cache_dir(tmp_path, monkeypatch):
     assert default_cache_dir() == tmp_path / 'env' / 'affinity'
     monkeypatch.delenv('CATGEN_CACHE_DIR')
     assert default_cache_dir().parts[-3:] == ('.cache', 'catgen', 'affinity')
+
+
+def test_the_estimator_cache_is_the_shared_disk_cache(tmp_path):
+    cache = BaseAffinityEstimator().cache(work_dir=tmp_path)
+    assert isinstance(cache, DiskCache) and cache.enabled
+    assert cache.root == tmp_path / '.cache' / 'affinity'
+    own = BaseAffinityEstimator(cache_dir=tmp_path / 'own', use_cache=False).cache(tmp_path)
+    assert own.root == tmp_path / 'own' and not own.enabled
+
+
+def test_run_options_fill_in_without_overriding_the_config(tmp_path):
+    est = TextAffinity(encoder=lambda names: None, cache_dir=tmp_path / 'cfg')
+    est.set_run_options(progress=True, cache_dir=tmp_path / 'flag', use_cache=True)
+    assert est.progress is True and est.cache_dir == tmp_path / 'cfg' and est.use_cache
+    est.set_run_options(use_cache=False)
+    assert est.use_cache is False
+    combined = CombinedAffinity([TextAffinity(encoder=lambda n: None),
+                                 dict(type='GroundTruthAffinity')])
+    combined.set_run_options(progress=True, cache_dir=tmp_path / 'c', use_cache=False)
+    text, truth = combined.estimators
+    assert combined.progress and text.progress and text.cache_dir == tmp_path / 'c'
+    assert not text.use_cache and not truth.use_cache
 
 
 def test_base_settings_are_checked():

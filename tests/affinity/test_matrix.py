@@ -144,33 +144,51 @@ def test_save_load_roundtrip_is_exact(tmp_path, which):
     assert '[1.0, 0.0, 0.0]' in make().save(tmp_path / 'b')[0].read_text()
 
 
-def test_load_from_npz_alone_and_missing_files(tmp_path):
+def test_load_from_npz_alone_warns_and_missing_files(tmp_path):
     make().save(tmp_path / 'a')
     (tmp_path / 'a.json').unlink()
-    back = AffinityMatrix.load(tmp_path / 'a')
+    with pytest.warns(UserWarning, match='a.json is missing.*derived copy'):
+        back = AffinityMatrix.load(tmp_path / 'a')
     assert back.meta == make().meta and back.target_classes == T
     with pytest.raises(FileNotFoundError, match='nothere.json'):
         AffinityMatrix.load(tmp_path / 'nothere')
 
 
-def test_load_detects_a_stale_npz(tmp_path):
-    make().save(tmp_path / 'a')
-    other = A[[1, 0, 2]]
-    np.savez(tmp_path / 'a.npz', values=other, target_classes=np.array(T),
-             source_classes=np.array(S))
-    with pytest.raises(ValueError, match='different values'):
-        AffinityMatrix.load(tmp_path / 'a.json')
-    np.savez(tmp_path / 'a.npz', values=A, target_classes=np.array(T),
+def test_json_is_authoritative_and_a_stale_npz_is_never_trusted(tmp_path):
+    """The NPZ is stamped with the sha256 of the JSON it was derived from: loading (even by the
+    .npz name) reads the JSON, and an NPZ that does not match it only gets a warning."""
+    json_path, npz_path = make().save(tmp_path / 'a')
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                 # a fresh pair loads without a warning
+        np.testing.assert_array_equal(AffinityMatrix.load(npz_path).values, A)
+    # a hand edit of the JSON: its rows are used, the older NPZ is stale
+    d = json.loads(json_path.read_text())
+    d['values'] = A[[1, 0, 2]].tolist()
+    json_path.write_text(json.dumps(d))
+    with pytest.warns(UserWarning, match='a.npz does not match .*a.json.*JSON is authoritative'):
+        back = AffinityMatrix.load(npz_path)
+    np.testing.assert_array_equal(back.values, A[[1, 0, 2]])
+    # a foreign NPZ (other classes, no stamp) beside the JSON: ignored likewise
+    np.savez(npz_path, values=A, target_classes=np.array(T),
              source_classes=np.array(('grass', 'water', 'rock')))
-    with pytest.raises(ValueError, match='different classes'):
+    with pytest.warns(UserWarning, match='does not match'):
+        assert AffinityMatrix.load(tmp_path / 'a').source_classes == S
+    # re-saving refreshes the pair
+    back.save(tmp_path / 'a')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
         AffinityMatrix.load(tmp_path / 'a')
 
 
-def test_heatmap_writes_a_png(tmp_path):
-    p = make().heatmap(tmp_path / 'h.png', top_k_annotate=2)
-    data = p.read_bytes()
-    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 2000
-    assert [q.name for q in tmp_path.iterdir()] == ['h.png']  # no temporary left behind
+def test_heatmap_delegates_to_the_visualization_package(tmp_path, monkeypatch):
+    import catgen.visualization.affinity_heatmap as vis
+    seen = []
+    monkeypatch.setattr(vis, 'plot_affinity_heatmap',
+                        lambda m, path, *args: seen.append((m, path, args)) or path)
+    m = make()
+    assert m.heatmap(tmp_path / 'h.png', top_k_annotate=2) == tmp_path / 'h.png'
+    assert seen == [(m, tmp_path / 'h.png', (2, None, 'viridis', 100))]
 
 
 # ---------------------------------------------------------------- reading / applying

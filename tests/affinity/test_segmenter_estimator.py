@@ -174,14 +174,18 @@ def test_oasis_discriminator_segmenter_drops_fake_and_dont_care(coded, tmp_path)
     m = est.estimate(['lawn', 'shore'], SOURCE)
     np.testing.assert_allclose(m.values, [[0, 0, 1, 0], [0, 0, 1, 0]])  # channel 4 = 'sand'
     # the second run reads the cache (names included) without building the model
-    import catgen.affinity.segmenter_estimator as mod
-    orig, mod.build_oasis_discriminator = mod.build_oasis_discriminator, None
+    from catgen.pretrained import OASISDiscriminatorSegmenter
+
+    def no_build(*args, **kwargs):
+        raise AssertionError('a cache hit must not build the segmenter')
+
+    orig, OASISDiscriminatorSegmenter.__init__ = OASISDiscriminatorSegmenter.__init__, no_build
     try:
         m2 = SegmenterAffinity(segmenter=est.segmenter, dataset=_dataset(coded),
                                cache_dir=tmp_path / 'c', progress=False).estimate(
                                    ['lawn', 'shore'], SOURCE)
     finally:
-        mod.build_oasis_discriminator = orig
+        OASISDiscriminatorSegmenter.__init__ = orig
     np.testing.assert_allclose(m2.values, m.values)
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'generator.x': torch.zeros(1)}}, bad)

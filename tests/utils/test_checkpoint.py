@@ -209,3 +209,53 @@ def test_mismatch_message_truncates_and_suggests_prefix():
                                 prefix_hint='generator.')
     with pytest.raises(CheckpointMismatchError, match=r"pass ckpt\['state_dict'\]"):
         load_state_dict_checked(model, {'state_dict': model.state_dict(), 'meta': {}})
+
+
+# ------------------------------------------------------------------------ read_state_dict
+def test_read_state_dict_unwraps_and_picks_a_prefix_with_fallbacks(tmp_path):
+    from catgen.utils.checkpoint import read_state_dict
+    w = torch.zeros(2)
+    ckpt = {'meta': {'iter': 3}, 'state_dict': {
+        'generator.conv.weight': w, 'discriminator.head.bias': w + 1}}
+    assert set(read_state_dict(ckpt)) == {'generator.conv.weight', 'discriminator.head.bias'}
+    # EMA preferred, plain generator as the fallback
+    sd = read_state_dict(ckpt, prefix=('generator_ema.module.', 'generator.'))
+    assert list(sd) == ['conv.weight'] and sd['conv.weight'] is w
+    ckpt['state_dict']['generator_ema.module.conv.weight'] = w + 2
+    sd = read_state_dict(ckpt, prefix=('generator_ema.module.', 'generator.'))
+    torch.testing.assert_close(sd['conv.weight'], w + 2)
+    # from a file, a bare state dict, and DINO-style wrappers
+    path = tmp_path / 'ckpt.pth'
+    torch.save(ckpt, path)
+    assert list(read_state_dict(path, prefix='discriminator.')) == ['head.bias']
+    assert list(read_state_dict({'x.y': w})) == ['x.y']
+    assert list(read_state_dict({'teacher': {'backbone.blocks.0': w}},
+                                strip_prefixes=('backbone.',))) == ['blocks.0']
+
+
+def test_read_state_dict_strips_ddp_prefixes_before_and_after_the_selection():
+    from catgen.utils.checkpoint import read_state_dict
+    w = torch.ones(1)
+    whole = {'state_dict': {'module.generator.a': w, 'module.module.discriminator.b': w}}
+    assert list(read_state_dict(whole, prefix='generator.')) == ['a']
+    assert list(read_state_dict(whole, prefix='discriminator.')) == ['b']
+    part = {'generator_ema.module.c': w}
+    assert list(read_state_dict(part, prefix='generator_ema.')) == ['c']
+    assert list(read_state_dict(part, prefix='generator_ema.', strip_prefixes=())) == \
+        ['module.c']
+
+
+def test_read_state_dict_errors_name_the_file_prefixes_and_what_was_found(tmp_path):
+    from catgen.utils.checkpoint import read_state_dict
+    path = tmp_path / 'gen_only.pth'
+    torch.save({'state_dict': {'generator.x': torch.zeros(1), 'ema.y': torch.zeros(1)}}, path)
+    with pytest.raises(ValueError) as err:
+        read_state_dict(path, prefix=('discriminator.', 'disc.'), what='OASIS checkpoint')
+    msg = str(err.value)
+    for part in (str(path), '"discriminator.*"', '"disc.*"', "generator.", "ema.",
+                 'set prefix='):
+        assert part in msg, (part, msg)
+    with pytest.raises(ValueError, match='holds a list, not a dict of weights'):
+        read_state_dict([1, 2])
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        read_state_dict(tmp_path / 'missing.pth')
