@@ -1,6 +1,9 @@
 """Estimate a class affinity matrix, print it, save it (JSON + NPZ + heatmap PNG), and score it
 against the ground truth when the classes come from SynthScenes.
 
+A thin command line over :func:`catgen.apis.affinity.estimate_affinity`: it merges the config
+and the flags into an estimator config and prints what the function returns.
+
 Examples::
 
     # the offline text backend on SynthScenes' class names
@@ -111,88 +114,29 @@ def load_config(args):
     return cfg
 
 
-def resolve_classes(cfg):
-    """(target_classes, source_classes, truth or None)."""
-    from catgen.affinity import read_affinity_truth
-
-    truth = None
-    src = cfg.get('synthscenes')
-    if src == 'builtin':
-        from catgen.datasets.synthscenes import recipes
-        src = recipes.classes_json({})
-    if src is not None:
-        truth = read_affinity_truth(src)
-    target = cfg.get('target_classes') or (truth and truth['target_classes'])
-    source = cfg.get('source_classes') or (truth and truth['source_classes'])
-    if not target or not source:
-        raise SystemExit('No class names: pass --synthscenes DIR (or builtin), or '
-                         '--target-classes and --source-classes.')
-    return list(target), list(source), truth
-
-
-def configure_estimator(est_cfg, truth_src, args):
-    """Fill in what the tool knows: classes_json for the ground truth, progress bars, the cache
-    (for every estimator whose constructor takes ``progress`` / ``cache_dir`` / ``use_cache``)."""
-    import inspect
-
-    from catgen.affinity import CombinedAffinity, GroundTruthAffinity
-    from catgen.registry import AFFINITY_ESTIMATORS
-
-    def fill(c):
-        cls = AFFINITY_ESTIMATORS.get(c['type'])
-        params = inspect.signature(cls.__init__).parameters
-        if issubclass(cls, GroundTruthAffinity) and truth_src is not None:
-            c.setdefault('classes_json', truth_src)
-        if 'progress' in params:
-            c.setdefault('progress', True)
-        if 'use_cache' in params and not issubclass(cls, CombinedAffinity):
-            if args.no_cache:
-                c['use_cache'] = False
-            elif args.cache_dir and 'cache_dir' in params:
-                c.setdefault('cache_dir', args.cache_dir)
-        if issubclass(cls, CombinedAffinity):
-            for sub in c.get('estimators', []):
-                if isinstance(sub, dict):
-                    fill(sub)
-        return c
-
-    return AFFINITY_ESTIMATORS.build(fill(dict(est_cfg)))
-
-
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args)
-    target, source, truth = resolve_classes(cfg)
-    truth_src = cfg.get('synthscenes')
-    if truth_src == 'builtin':
-        from catgen.datasets.synthscenes import recipes
-        truth_src = recipes.classes_json({})
-    estimator = configure_estimator(cfg['estimator'], truth_src, args)
-    print(f'{type(estimator).__name__}: {len(target)} target x {len(source)} source classes')
-    mat = estimator.estimate(target, source, work_dir=args.out)
-
+    from catgen.apis.affinity import estimate_affinity
+    est_cfg = cfg['estimator']
+    print(f'{est_cfg["type"]}: estimating the class affinity')
+    result = estimate_affinity(
+        est_cfg, target_classes=cfg.get('target_classes'),
+        source_classes=cfg.get('source_classes'), synthscenes=cfg.get('synthscenes'),
+        out_dir=args.out, name=args.name, progress=True, cache_dir=args.cache_dir,
+        use_cache=False if args.no_cache else None, top_k_annotate=args.top)
+    mat = result.matrix
+    print(f'{mat.num_target} target x {mat.num_source} source classes')
     print(f'\nTop-{args.top} source classes per target class:')
     for line in mat.format_top_k(args.top):
         print('  ' + line)
-    stem = osp.join(args.out, args.name)
-    json_path, npz_path = mat.save(stem)
-    png = mat.heatmap(stem + '.png', top_k_annotate=args.top)
-    print(f'\nwrote {json_path}, {npz_path}, {png}')
-
-    if truth is not None:
-        from catgen.evaluation.metrics.affinity_accuracy import (affinity_accuracy,
-                                                                 format_affinity_accuracy)
-        from catgen.utils.io import write_text_atomic
-        kinds = {t: k for t, k in truth['kinds'].items() if t in mat.target_classes}
-        rows = {t: r for t, r in truth['rows'].items() if t in mat.target_classes}
-        if set(mat.source_classes) == set(truth['source_classes']):
-            result = affinity_accuracy(mat, rows, kinds)
-            print('\nAccuracy against the ground truth:')
-            for line in format_affinity_accuracy(result):
-                print('  ' + line)
-            acc_path = stem + '_accuracy.json'
-            write_text_atomic(acc_path, json.dumps(result, indent=1) + '\n')
-            print(f'wrote {acc_path}')
+    print(f'\nwrote {result.paths["json"]}, {result.paths["npz"]}, {result.paths["png"]}')
+    if result.accuracy is not None:
+        from catgen.affinity import format_affinity_accuracy
+        print('\nAccuracy against the ground truth:')
+        for line in format_affinity_accuracy(result.accuracy):
+            print('  ' + line)
+        print(f'wrote {result.paths["accuracy"]}')
     return mat
 
 
