@@ -140,7 +140,7 @@ def init_mmseg_model(config, checkpoint, device='cpu', cfg_options=None, strict=
                                 f'the .py config the checkpoint {checkpoint} was trained with.')
     from mmengine.config import Config
 
-    from .checkpoint import load_state_dict_checked, safe_load
+    from .checkpoint import load_state_dict_checked, read_state_dict, safe_load
     setup_env(init_default_scope=False)
     if isinstance(config, dict) and not isinstance(config, Config):
         config = Config(config)
@@ -148,9 +148,8 @@ def init_mmseg_model(config, checkpoint, device='cpu', cfg_options=None, strict=
         from mmseg.apis import init_model
         model = init_model(config, checkpoint=None, device='cpu', cfg_options=cfg_options)
     ckpt = safe_load(checkpoint, map_location='cpu')
-    state_dict = ckpt['state_dict'] if isinstance(ckpt, dict) and 'state_dict' in ckpt else ckpt
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
+    state_dict = read_state_dict(ckpt, wrappers=('state_dict',),
+                                 what=f'mmsegmentation checkpoint {checkpoint}')
     load_state_dict_checked(model, state_dict, strict=strict, source=str(checkpoint))
     meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     if isinstance(meta, dict) and meta.get('dataset_meta'):

@@ -11,7 +11,7 @@ affinity_estimator = dict(
     type='FeatureAffinity',
     backbone=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source.py',
                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth',
-                  index=-1),
+                  feature_index=-1),
     source_dataset=source_dataset,
     target_dataset=target_dataset,
     scale=100.0)

@@ -25,3 +25,23 @@ def test_config_builds_its_estimator(path):
     assert cfg.synthscenes == 'data/synthscenes'
     est = AFFINITY_ESTIMATORS.build(cfg.affinity_estimator.to_dict())
     assert isinstance(est, BaseAffinityEstimator)
+
+
+def _model_specs(est_cfg):
+    for key in ('segmenter', 'backbone'):
+        if isinstance(est_cfg.get(key), dict):
+            yield est_cfg[key]
+    for sub in est_cfg.get('estimators', []):
+        yield from _model_specs(sub)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_model_specs_name_a_pretrained_wrapper_and_its_arguments(path):
+    """Segmenter / backbone dicts resolve to a catgen.pretrained wrapper whose constructor
+    takes exactly the arguments the config gives (nothing is built or read)."""
+    import inspect
+
+    from catgen.pretrained import resolve_spec
+    for spec in _model_specs(Config.fromfile(path).affinity_estimator.to_dict()):
+        cls, kwargs = resolve_spec(spec)
+        inspect.signature(cls.__init__).bind(None, **kwargs)   # raises on an unknown argument

@@ -18,7 +18,7 @@ from tiny_mmseg import tiny_mmseg  # noqa: E402
 class CodedSegmenter(nn.Module):
     """A fake segmenter: predicts class ``k`` where the red channel is ``10 * k``.
 
-    Input float [B, 3, H, W] RGB in [-1, 1] (load_segmenter's convention for modules); output
+    Input float [B, 3, H, W] RGB in [-1, 1] (build_pretrained's ModuleAdapter convention); output
     one-hot logits [B, K, H, W]."""
 
     def __init__(self, num_classes):
