@@ -229,7 +229,7 @@ class EWC(FinetuneAll):
         for module in (*gen_src.modules(), *disc_src.modules()):  # input checks read it
             if isinstance(getattr(module, 'num_classes', None), int):
                 module.num_classes = n_src
-        size = self.fisher_image_size or getattr(generator, 'output_size', None)
+        size = self.fisher_image_size or generator.output_size
         if size is None:
             raise ValueError(f'EWC needs fisher_image_size=(H, W) for '
                              f'{type(generator).__name__} (it has no output_size)')
@@ -239,7 +239,7 @@ class EWC(FinetuneAll):
             p.requires_grad_(True)
         device = params[0].device
         rng = torch.Generator().manual_seed(self.fisher_seed)
-        z_dim = int(getattr(generator, 'z_dim', 0) or 0)
+        z_dim = int(generator.z_dim or 0)
         fisher = [torch.zeros_like(p) for p in params]
         for _ in range(self.num_fisher_samples):
             seg = random_label_maps(self.fisher_batch_size, n_src, size, self.fisher_label_grid,
