@@ -68,3 +68,24 @@ def test_cfg_options_override_the_config(synth, tmp_path):
         m = load_tool().main([str(cfg), '--out', str(tmp_path / 'o'), '--cfg-options',
                               'affinity_estimator.uniform_mix=0.3'])
     np.testing.assert_allclose(m.values[0], [0.8, 0.1, 0.1])
+
+
+def test_the_api_function_behind_the_tool(synth, tmp_path):
+    """catgen.apis.affinity.estimate_affinity: the same without the command line; run options
+    reach a combined estimator's components; nothing written without out_dir."""
+    from catgen.apis.affinity import estimate_affinity
+    est = dict(type='CombinedAffinity', estimators=[dict(type='GroundTruthAffinity'),
+                                                    dict(type='GroundTruthAffinity')])
+    with pytest.warns(UserWarning, match='lava'):
+        r = estimate_affinity(est, synthscenes=str(synth), out_dir=str(tmp_path / 'o'),
+                              name='m', use_cache=False, progress=False)
+    assert r.matrix.target_classes == ('lawn', 'shore', 'lava')
+    assert sorted(r.paths) == ['accuracy', 'json', 'npz', 'png']
+    assert r.accuracy['top1_synonyms'] == 1.0
+    assert all(not e.use_cache for e in r.estimator.estimators)
+    with pytest.warns(UserWarning, match='lava'):
+        bare = estimate_affinity(dict(type='GroundTruthAffinity'), synthscenes=str(synth),
+                                 target_classes=['lawn', 'lava'])
+    assert bare.paths == {} and bare.matrix.num_target == 2
+    with pytest.raises(ValueError, match='No class names'):
+        estimate_affinity(dict(type='TextAffinity', encoder=lambda n: None))
