@@ -21,7 +21,8 @@ built with :func:`~catgen.pretrained.build_pretrained`); the estimator reads the
   patch grid, or a CNN's feature map); nothing is downloaded, a missing file is a
   :class:`FileNotFoundError` that names it and where to put it.
 - ``dict(type='oasis_discriminator', config=<synthesizer config>, checkpoint=<catgen
-  checkpoint>, layers=('body_up.<n-1>',))``: :class:`~catgen.pretrained.OASISDiscriminatorSegmenter`,
+  checkpoint>, layers=('body_up.<n-1>',))``:
+  :class:`~catgen.pretrained.OASISDiscriminatorSegmenter`,
   blocks of the source OASIS U-Net discriminator (encoder ``body_down.*``, decoder
   ``body_up.*``), resized to the largest of them and concatenated. Default: the last decoder
   block, the features its class head reads.

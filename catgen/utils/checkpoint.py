@@ -306,7 +306,7 @@ STATE_DICT_WRAPPERS = ('state_dict', 'model', 'teacher', 'student')
 
 
 def _key_heads(keys, limit=_MAX_LISTED):
-    """The distinct first dotted components of ``keys`` (e.g. ``['discriminator', 'generator']``)."""
+    """The distinct first dotted components of ``keys`` (``['discriminator.', 'generator.']``)."""
     heads = sorted({str(k).split('.', 1)[0] + '.' for k in keys})
     return heads[:limit] + ([f'... and {len(heads) - limit} more'] if len(heads) > limit else [])
 
