@@ -480,8 +480,10 @@ def affinity_rows_are_not_the_target_classes(ctx):
     target = TARGET + ['beach']
     cfg = synth_cfg(len(SOURCE) + 1, dict(
         type='CAT', source_checkpoint=source, affinity_file=str(path), target_classes=target,
-        source_classes=SOURCE, save_dir=str(ctx.tmp / 'cat')))
+        source_classes=SOURCE))
     cfg['data_preprocessor']['num_classes'] = len(target) + 1
+    cfg['generator'] = dict(type='AffinityInputGenerator', generator=cfg['generator'])
+    cfg['discriminator'].pop('num_classes')
     return (lambda: MODELS.build(cfg),
             [f'Affinity file {path} was made for other classes', "missing ['beach']",
              'Re-estimate the matrix for these classes'])

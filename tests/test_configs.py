@@ -3,20 +3,44 @@ import glob
 
 import pytest
 import torch
-from mmengine.config import Config
 
+from catgen.models.synthesizers.base_synthesizer import build_network
 from catgen.registry import MODELS
+from catgen.utils.config import inference_model_cfg, load_config
 
-# models trained from scratch build here; transfer configs (cat/, transfer/) need a source
-# checkpoint to build and are tested in tests/transfer; they must parse.
+# models trained from scratch build here; a transfer config (configs/<method>/) needs a source
+# checkpoint to train (tested in tests/transfer), but the architecture it ends with is declared
+# in the config and builds without it.
 CONFIGS = sorted(c for d in ('oasis', 'spade') for c in glob.glob(f'configs/{d}/*.py'))
-TRANSFER_CONFIGS = sorted(c for d in ('cat', 'transfer') for c in glob.glob(f'configs/{d}/*.py'))
+METHODS = ('cat', 'scratch', 'finetune-all', 'freezed', 'bsa', 'ewc', 'cdc', 'dcl')
+TRANSFER_CONFIGS = sorted(c for d in METHODS for c in glob.glob(f'configs/{d}/*.py'))
+
+
+def test_one_naming_scheme():
+    """configs/<method>/<model>_<dataset>[-<variant>]_<shots>.py for transfer runs."""
+    import re
+    assert len(TRANSFER_CONFIGS) >= 40
+    for path in TRANSFER_CONFIGS:
+        name = path.split('/')[-1]
+        assert re.fullmatch(r'(oasis|spade)_[a-z0-9]+(-[a-z0-9-]+)?(_\d+)?\.py', name), path
+    assert not glob.glob('configs/transfer/*.py')
 
 
 @pytest.mark.parametrize('path', TRANSFER_CONFIGS)
-def test_transfer_config_parses(path):
-    cfg = Config.fromfile(path)
+def test_transfer_config_declares_its_architecture(path):
+    cfg = load_config(path)
     assert cfg.default_scope == 'catgen' and cfg.model.transfer.type
+    n = cfg.model.data_preprocessor.num_classes  # the target's, written once
+    assert n in (12, 35, 151), path  # SynthScenes target, Cityscapes, ADE20K
+    model = inference_model_cfg(cfg.model, has_checkpoint=True)  # no source needed
+    with torch.device('meta'):
+        g = build_network(model['generator'], n)
+        d = build_network(model['discriminator'], n)
+    assert g.num_classes == n and (d is None or d.num_classes == n)
+    if cfg.model.transfer.type.startswith('CAT'):
+        assert type(g).__name__ == 'AffinityInputGenerator' and g.source_num_classes in (21, 183)
+    if 'val_evaluator' in cfg and 'num_classes' in cfg.val_evaluator:
+        assert cfg.val_evaluator.num_classes == n
 
 
 def test_configs_exist():
@@ -29,17 +53,17 @@ def test_configs_exist():
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_parses_and_model_builds(path):
-    cfg = Config.fromfile(path)
+    cfg = load_config(path)
     assert cfg.default_scope == 'catgen'
-    n = cfg.model.data_preprocessor.num_classes
-    assert cfg.model.generator.num_classes == n
-    if cfg.model.get('discriminator'):
-        assert cfg.model.discriminator.num_classes == n
+    n = cfg.model.data_preprocessor.num_classes  # the data set's (filled in when not written)
+    assert n == {'ade20k': 151, 'coco-stuff': 183, 'cityscapes': 35,
+                 'synthscenes-source': 21}[path.split('_', 1)[1][:-3]]
     if 'val_evaluator' in cfg:
         assert cfg.val_evaluator.num_classes == n
     with torch.device('meta'):  # official widths: build G and D without allocating
-        g = MODELS.build(cfg.model.generator)
-        d = MODELS.build(cfg.model.discriminator)
+        g = build_network(cfg.model.generator, n)
+        d = build_network(cfg.model.discriminator, n)
+    assert g.num_classes == n and d.num_classes == n
     assert sum(p.numel() for p in g.parameters()) > 0 and sum(p.numel() for p in d.parameters())
     if 'synthscenes' in path:  # small: the whole synthesizer
         model = MODELS.build(cfg.model)
@@ -50,9 +74,10 @@ def test_config_parses_and_model_builds(path):
                                       ('oasis_coco-stuff', 75_199_427, 22_260_984),
                                       ('oasis_cityscapes', 71_107_523, 22_251_364)])
 def test_official_oasis_configs_have_official_sizes(name, g, d):
-    cfg = Config.fromfile(f'configs/oasis/{name}.py')
+    cfg = load_config(f'configs/oasis/{name}.py')
+    n = cfg.model.data_preprocessor.num_classes
     with torch.device('meta'):
-        gen = MODELS.build(cfg.model.generator)
-        disc = MODELS.build(cfg.model.discriminator)
+        gen = build_network(cfg.model.generator, n)
+        disc = build_network(cfg.model.discriminator, n)
     assert sum(p.numel() for p in gen.parameters()) == g
     assert sum(p.numel() for p in disc.parameters()) == d

@@ -13,7 +13,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a catgen synthesizer')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file; "none" for a model that needs no '
-                                           'trained weights (e.g. training-free CAT)')
+                                           'trained weights (training-free CAT); "random" for '
+                                           'the untrained model as built (a floor)')
     parser.add_argument('--work-dir', help='where to write logs and metrics')
     parser.add_argument('--out', help='metrics JSON path (default: <work_dir>/metrics.json)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
@@ -27,7 +28,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from catgen.apis import evaluate
-    checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    checkpoint = {'none': None, 'random': 'random'}.get(args.checkpoint.lower(), args.checkpoint)
     return evaluate(args.config, checkpoint, work_dir=args.work_dir, out=args.out,
                     cfg_options=args.cfg_options, launcher=args.launcher)
 

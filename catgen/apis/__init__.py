@@ -1,7 +1,8 @@
+from .affinity import AffinityResult, estimate_affinity
 from .evaluate import evaluate
 from .inference import (init_synthesizer, label_to_onehot, load_inference_config,
                         load_trained_weights, synthesize)
 from .synthesize_folder import synthesize_folder
 
-__all__ = ['evaluate', 'init_synthesizer', 'label_to_onehot', 'load_inference_config',
+__all__ = ['AffinityResult', 'estimate_affinity', 'evaluate', 'init_synthesizer', 'label_to_onehot', 'load_inference_config',
            'load_trained_weights', 'synthesize', 'synthesize_folder']

@@ -13,8 +13,9 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
 
     Args:
         config: config path (e.g. the one a run dumped into its work dir).
-        checkpoint: path of a checkpoint written by tools/train.py, or None for a training-free
-            strategy (CATTrainingFree); None for anything else is refused.
+        checkpoint: path of a checkpoint written by tools/train.py; None for a training-free
+            strategy (CATTrainingFree), refused for anything else; 'random' evaluates the
+            untrained model as built, on purpose (a floor for comparisons).
         work_dir: where logs and metrics go (default ``work_dirs/<config name>``).
         out: metrics JSON path (default ``<work_dir>/metrics.json``).
         cfg_options: dict of config overrides (checked for typos).
@@ -33,11 +34,15 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
     from catgen.utils.setup_env import setup_env
 
     setup_env()
+    random_weights = checkpoint == 'random'
+    if random_weights:
+        checkpoint = None
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass the path '
                                 'of a .pth written by tools/train.py (or "none").')
     cfg = load_config(config, cfg_options, work_dir, launcher)
-    cfg = load_inference_config(cfg, has_checkpoint=checkpoint is not None)
+    cfg = load_inference_config(cfg, has_checkpoint=checkpoint is not None,
+                                random_weights=random_weights)
     # catgen loads the weights itself (weights_only, strict, one readable message on a mismatch)
     # instead of MMEngine's load_from, which only warns and would score a partly random model.
     cfg.load_from = None

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 
-def load_inference_config(config, cfg_options=None, has_checkpoint=True):
+def load_inference_config(config, cfg_options=None, has_checkpoint=True, random_weights=False):
     """A config ready to build a model for inference (test, synthesize).
 
     Checks the file, merges ``cfg_options``, fills in the class count
@@ -19,6 +19,8 @@ def load_inference_config(config, cfg_options=None, has_checkpoint=True):
             :class:`mmengine.Config`.
         cfg_options: dict of config overrides.
         has_checkpoint: whether trained weights will be loaded.
+        random_weights: build the untrained model on purpose (see
+            :func:`~catgen.utils.config.inference_model_cfg`).
 
     Returns:
         :class:`mmengine.Config`.
@@ -32,7 +34,7 @@ def load_inference_config(config, cfg_options=None, has_checkpoint=True):
     if cfg_options:
         config.merge_from_dict(cfg_options)
     fill_num_classes(config)
-    config.model = inference_model_cfg(config.model, has_checkpoint)
+    config.model = inference_model_cfg(config.model, has_checkpoint, random_weights)
     return config
 
 
@@ -52,13 +54,13 @@ def load_trained_weights(model, checkpoint):
         the checkpoint's ``meta`` dict.
     """
     from catgen.models.synthesizers.base_synthesizer import unwrap
-    from catgen.utils.checkpoint import load_state_dict_checked, safe_load
+    from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass a .pth written '
                                 'by tools/train.py (work_dirs/<config name>/iter_*.pth).')
     model = unwrap(model)
     ckpt = safe_load(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    state = read_state_dict(ckpt, what=f'checkpoint {checkpoint}')
     skip = [] if getattr(model, 'transfer', None) is not None else ['transfer.']
     if getattr(model, 'discriminator', None) is None:
         skip.append('discriminator.')

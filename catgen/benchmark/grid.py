@@ -13,7 +13,8 @@ Benchmark config keys (see configs/benchmarks/synthscenes_transfer.py):
 - ``work_dir``: where the run dirs, the table, the CSV and the plots go.
 - ``strategies``: ``{name: dict(config=PATTERN, train=True, shot_independent=False,
   options={...})}`` (a plain PATTERN string is short for ``dict(config=PATTERN)``).
-  ``train=False`` evaluates the model as built (training-free methods, checkpoint ``none``);
+  ``train=False`` evaluates the model as built (training-free methods, checkpoint ``none``;
+  ``checkpoint='random'`` for the untrained floor: random weights, said explicitly);
   ``shot_independent=True`` evaluates it once and reuses the result for every shot count.
 - ``shots``: list of shot counts; ``seeds``: list of training seeds (``randomness.seed``).
 - ``iters``: the training budget in iterations, the same for every trained run.
@@ -46,6 +47,8 @@ class BenchmarkRun:
         seed: training seed.
         config: the strategy's training config for this shot count.
         train: False for a model evaluated as built (no checkpoint).
+        checkpoint: what tools/test.py gets when ``train`` is False: 'none' (a training-free
+            strategy) or 'random' (the untrained model as built).
         work_dir: this run's own directory.
         options: config overrides of this run (benchmark-wide, then strategy-specific).
         reuse_from: the run whose result this one copies (shot-independent strategies).
@@ -57,6 +60,7 @@ class BenchmarkRun:
     train: bool
     work_dir: str
     options: dict = field(default_factory=dict)
+    checkpoint: str = 'none'
     reuse_from: str = None
 
     @property
@@ -78,11 +82,15 @@ class BenchmarkRun:
 def _strategy_spec(name, spec):
     if isinstance(spec, str):
         spec = dict(config=spec)
-    unknown = set(spec) - {'config', 'train', 'shot_independent', 'options'}
+    unknown = set(spec) - {'config', 'train', 'shot_independent', 'options', 'checkpoint'}
     if 'config' not in spec or unknown:
         raise ValueError(f'benchmark strategy {name!r}: expected dict(config=PATTERN, train=True, '
-                         f'shot_independent=False, options={{}}), got keys {sorted(spec)}')
-    return {**dict(train=True, shot_independent=False, options={}), **spec}
+                         f'shot_independent=False, options={{}}, checkpoint="none"|"random"), '
+                         f'got keys {sorted(spec)}')
+    if spec.get('checkpoint', 'none') not in ('none', 'random'):
+        raise ValueError(f'benchmark strategy {name!r}: checkpoint must be "none" (training-free) '
+                         f'or "random" (untrained), got {spec["checkpoint"]!r}')
+    return {**dict(train=True, shot_independent=False, options={}, checkpoint='none'), **spec}
 
 
 def expand_grid(bench_cfg, work_dir=None, only=None):
@@ -111,7 +119,7 @@ def expand_grid(bench_cfg, work_dir=None, only=None):
                     strategy=name, shots=int(shots), seed=int(seed), config=config,
                     train=bool(spec['train']),
                     work_dir=osp.join(work_dir, f'{name}_{shots}shots_seed{seed}'),
-                    options=dict(spec['options']))
+                    options=dict(spec['options']), checkpoint=spec['checkpoint'])
                 if spec['shot_independent']:
                     key = (seed,)
                     first = first or {}
@@ -185,7 +193,7 @@ def run_one(bench_cfg, run, log=print):
     if osp.isfile(train_time_path):  # seconds spent in earlier (interrupted) attempts
         with open(train_time_path) as f:
             train_s = float(json.load(f)['train_s'])
-    checkpoint = 'none'
+    checkpoint = run.checkpoint
     if run.train:
         iters = int(bench_cfg['iters'])
         checkpoint = osp.join(run.work_dir, f'iter_{iters}.pth')

@@ -30,12 +30,8 @@ def strip_module_prefix(state_dict):
 
     state_dict: dict[str, Tensor] -> dict[str, Tensor].
     """
-    out = {}
-    for key, value in state_dict.items():
-        while key.startswith('module.'):
-            key = key[len('module.'):]
-        out[key] = value
-    return out
+    from catgen.utils.checkpoint import read_state_dict
+    return read_state_dict(state_dict, wrappers=(), what='OASIS state dict')
 
 
 def _rename_generator_key(key):

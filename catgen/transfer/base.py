@@ -13,7 +13,7 @@ from mmengine.logging import MMLogger
 
 from catgen.models.protocol import check_discriminator, check_generator
 from catgen.models.synthesizers.base_synthesizer import unwrap
-from catgen.utils.checkpoint import load_state_dict_checked, safe_load
+from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
 
 
 def missing_source_message(name, path):
@@ -121,18 +121,12 @@ class TransferStrategy(nn.Module):
                              'model checkpoint>, e.g. work_dirs/oasis_synthscenes-source/'
                              'iter_1000.pth (train it with tools/train.py first).')
         check_source_checkpoint(self)
-        state = safe_load(self.source_checkpoint, map_location='cpu')
-        state = state.get('state_dict', state)
-        g_prefix = self.source_generator_prefix
-        if not any(k.startswith(g_prefix) for k in state):
-            g_prefix = 'generator.'
-        gen = {k[len(g_prefix):]: v for k, v in state.items() if k.startswith(g_prefix)}
-        disc = {k[len('discriminator.'):]: v for k, v in state.items()
-                if k.startswith('discriminator.')}
-        if not gen:
-            raise KeyError(f'{self.source_checkpoint} has no generator weights (keys starting '
-                           f'with {self.source_generator_prefix!r} or "generator."); is it a '
-                           'catgen synthesizer checkpoint?')
+        what = f'source checkpoint {self.source_checkpoint}'
+        state = read_state_dict(safe_load(self.source_checkpoint, map_location='cpu'), what=what)
+        gen = read_state_dict(state, prefix=(self.source_generator_prefix, 'generator.'),
+                              what=what)
+        has_disc = any(k.startswith('discriminator.') for k in state)
+        disc = read_state_dict(state, prefix='discriminator.', what=what) if has_disc else {}
         self._source_state = gen, disc
         return self._source_state
 

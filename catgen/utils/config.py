@@ -316,7 +316,7 @@ def add_transfer_hook(cfg):
     return cfg
 
 
-def inference_model_cfg(model_cfg, has_checkpoint):
+def inference_model_cfg(model_cfg, has_checkpoint, random_weights=False):
     """The model config to build for inference (test, synthesize) from a training config.
 
     A trained checkpoint holds everything the model is: the architecture comes from the config
@@ -328,6 +328,8 @@ def inference_model_cfg(model_cfg, has_checkpoint):
     Args:
         model_cfg: ``cfg.model`` (a dict; not modified).
         has_checkpoint: whether trained weights will be loaded.
+        random_weights: the caller asks, explicitly, for the untrained model as built (random
+            initialisation, no source): a floor for comparisons. The strategy is dropped.
 
     Returns:
         a new dict.
@@ -341,12 +343,16 @@ def inference_model_cfg(model_cfg, has_checkpoint):
     from catgen.registry import TRANSFER_STRATEGIES
     model_cfg = copy.deepcopy(dict(model_cfg))
     transfer = model_cfg.get('transfer') or None
+    if random_weights:
+        model_cfg['transfer'] = None
+        return model_cfg
     if transfer is None:
         if not has_checkpoint:
             raise ValueError(
                 'without a checkpoint the model would have its random initial weights. Pass the '
                 'checkpoint its training wrote (work_dirs/<config name>/iter_<n>.pth); "none" is '
-                'only for training-free strategies (CATTrainingFree).')
+                'only for training-free strategies (CATTrainingFree); "random" evaluates the '
+                'untrained model on purpose.')
         return model_cfg
     kind = transfer.get('type') if isinstance(transfer, dict) else type(transfer).__name__
     cls = TRANSFER_STRATEGIES.get(kind) if isinstance(kind, str) else type(transfer)

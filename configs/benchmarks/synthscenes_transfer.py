@@ -22,7 +22,7 @@ strategies = dict(
                            shot_independent=True),
     # an untrained generator (random weights, no training): the floor for "non-trivial"
     untrained=dict(config='configs/scratch/oasis_synthscenes_{shots}.py', train=False,
-                   shot_independent=True),
+                   checkpoint='random', shot_independent=True),
 )
 shots = [25, 100]
 seeds = [0]

@@ -8,12 +8,14 @@ _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/cityscapes.py',
 source_checkpoint = 'checkpoints/oasis_coco-stuff.pth'
 data_root = 'data/cityscapes'
 num_shots = 100
-num_classes = 35
-source_num_classes = 183
+source_num_classes = 183  # source: COCO-Stuff, don't care included
+# The architecture the run ends with: the source generator (COCO-Stuff's 183 channels, at
+# Cityscapes' 512x256) behind the affinity layer that reads Cityscapes' 35 channels (the data
+# set's count, filled in by the tools); the discriminator built for Cityscapes' classes.
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
-    generator=dict(num_classes=source_num_classes, crop_size=512, aspect_ratio=2.0),
-    discriminator=dict(num_classes=source_num_classes),
+    generator=dict(_delete_=True, type='AffinityInputGenerator',
+                   generator=dict(_base_.model.generator, num_classes=source_num_classes,
+                                  crop_size=512, aspect_ratio=2.0)),
     labelmix_weight=5.0, ema_momentum=1e-3,
     transfer=dict(
         type='CAT',

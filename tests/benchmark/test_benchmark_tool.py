@@ -38,7 +38,7 @@ def write_bench_config(path, data_root, work_dir):
 work_dir = {str(work_dir)!r}
 strategies = dict(
     scratch={pattern!r},
-    untrained=dict(config={pattern!r}, train=False, shot_independent=True),
+    untrained=dict(config={pattern!r}, train=False, checkpoint='random', shot_independent=True),
 )
 shots = [5, 25]
 seeds = [0]
@@ -123,7 +123,7 @@ def test_benchmark_config_errors(tmp_path):
     from catgen.benchmark import expand_grid
     bench = dict(work_dir=str(tmp_path), shots=[25], seeds=[0],
                  strategies=dict(a='configs/nonexistent/x_{shots}.py'))
-    with pytest.raises(FileNotFoundError, match='nonexistent_25.py'):
+    with pytest.raises(FileNotFoundError, match='nonexistent/x_25.py'):
         expand_grid(bench)
     bench['strategies'] = dict(a=dict(cfg='x'))
     with pytest.raises(ValueError, match='expected dict\\(config=PATTERN'):

@@ -213,12 +213,13 @@ def test_synthesize_skip_existing_finishes_a_killed_run(tiny_synthscenes, tmp_pa
     up and completed by --skip-existing, and the result equals a whole run's, byte for byte."""
     import synthesize as synthesize_tool
 
-    from catgen.apis import init_synthesizer
+    from catgen.apis import load_inference_config
+    from catgen.registry import MODELS
     from catgen.utils.io import temporary_path
 
     opts = {k: v for k, v in tiny_oasis_options(tiny_synthscenes, tmp_path / 'w').items()
             if k.startswith('model.')}
-    model = init_synthesizer(CONFIG, None, cfg_options=opts)
+    model = MODELS.build(load_inference_config(CONFIG, opts).model)
     ckpt = tmp_path / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
     labels = tiny_synthscenes / 'source' / 'annotations' / 'val'

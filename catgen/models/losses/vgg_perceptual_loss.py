@@ -57,9 +57,8 @@ def load_vgg19_features(weights_path):
             f'cannot download them: copy torchvision\'s {VGG19_FILE} (from {VGG19_URL}) to that '
             f'path, e.g. checkpoints/{VGG19_FILE}, and set weights_path to it, or turn the VGG '
             f'loss off.')
-    state = torch.load(weights_path, map_location='cpu', weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-        state = state['state_dict']
+    from catgen.utils.checkpoint import read_state_dict
+    state = read_state_dict(weights_path, what='VGG19 weights file')
     features = build_vgg19_features()
     wanted = {}
     for key, value in state.items():
