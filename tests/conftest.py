@@ -91,6 +91,8 @@ def tiny_oasis_options(data_root, work_dir, max_iters=2, checkpoint_interval=2):
 def tiny_oasis_cfg(tiny_synthscenes, tmp_path):
     """A Config of a tiny OASIS on tiny SynthScenes, with its own work dir."""
     from mmengine.config import Config
+
+    from catgen.utils.config import fill_num_classes
     cfg = Config.fromfile('configs/oasis/oasis_synthscenes-source.py')
     cfg.merge_from_dict(tiny_oasis_options(tiny_synthscenes, tmp_path / 'work'))
-    return cfg
+    return fill_num_classes(cfg)  # the class count comes from the data, as in the tools

@@ -584,8 +584,10 @@ def resume_with_empty_work_dir(ctx):
 def tools_test_with_checkpoint_of_another_width(ctx):
     from catgen.registry import MODELS
     from mmengine.config import Config
+    from catgen.utils.config import fill_num_classes
     cfg = Config.fromfile(SOURCE_CONFIG)
     cfg.merge_from_dict(tiny_oasis_options(ctx.data, ctx.tmp / 'work'))
+    fill_num_classes(cfg)
     cfg.model.generator.base_channels = 8  # the config below says 4
     path = ctx.tmp / 'wide.pth'
     torch.save({'meta': {'iter': 1}, 'state_dict': MODELS.build(cfg.model).state_dict()}, path)

@@ -26,9 +26,17 @@ def test_one_naming_scheme():
     assert not glob.glob('configs/transfer/*.py')
 
 
+def data_options(path, root):
+    """SynthScenes configs read their class count from the data: point them at the tiny copy."""
+    if 'synthscenes' not in path:
+        return None
+    return {f'{loader}.dataset.data_root': str(root)
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+
+
 @pytest.mark.parametrize('path', TRANSFER_CONFIGS)
-def test_transfer_config_declares_its_architecture(path):
-    cfg = load_config(path)
+def test_transfer_config_declares_its_architecture(path, tiny_synthscenes):
+    cfg = load_config(path, data_options(path, tiny_synthscenes))
     assert cfg.default_scope == 'catgen' and cfg.model.transfer.type
     n = cfg.model.data_preprocessor.num_classes  # the target's, written once
     assert n in (12, 35, 151), path  # SynthScenes target, Cityscapes, ADE20K
@@ -39,6 +47,9 @@ def test_transfer_config_declares_its_architecture(path):
     assert g.num_classes == n and (d is None or d.num_classes == n)
     if cfg.model.transfer.type.startswith('CAT'):
         assert type(g).__name__ == 'AffinityInputGenerator' and g.source_num_classes in (21, 183)
+        # the target classes are the training set's
+        assert cfg.model.transfer.target_dataset.type == cfg.train_dataloader.dataset.type
+        assert 'pipeline' not in cfg.model.transfer.target_dataset
     if 'val_evaluator' in cfg and 'num_classes' in cfg.val_evaluator:
         assert cfg.val_evaluator.num_classes == n
 
@@ -52,8 +63,8 @@ def test_configs_exist():
 
 
 @pytest.mark.parametrize('path', CONFIGS)
-def test_config_parses_and_model_builds(path):
-    cfg = load_config(path)
+def test_config_parses_and_model_builds(path, tiny_synthscenes):
+    cfg = load_config(path, data_options(path, tiny_synthscenes))
     assert cfg.default_scope == 'catgen'
     n = cfg.model.data_preprocessor.num_classes  # the data set's (filled in when not written)
     assert n == {'ade20k': 151, 'coco-stuff': 183, 'cityscapes': 35,

@@ -27,8 +27,10 @@ def plugin_on_path(monkeypatch):
 def tiny_source_checkpoint(data_root, path):
     """A tiny source OASIS (21 SynthScenes source channels), random weights, catgen format."""
     from catgen.registry import MODELS
+    from catgen.utils.config import fill_num_classes
     cfg = Config.fromfile(osp.join(ROOT, 'configs/oasis/oasis_synthscenes-source.py'))
     cfg.merge_from_dict(tiny_oasis_options(data_root, osp.dirname(path)))
+    fill_num_classes(cfg)  # the class count comes from the data, as in the tools
     torch.manual_seed(1)
     model = MODELS.build(cfg.model)
     torch.save({'meta': {'iter': 0}, 'state_dict': model.state_dict()}, path)

@@ -252,13 +252,18 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
 
 def dataset_num_classes(dataset_cfg):
     """The label channels (don't care included) of a data set config, from its classes, or
-    None when they cannot be known without data that is not at hand."""
+    None for a config that is not a catgen data set (a wrapper, a foreign type).
+
+    Raises:
+        FileNotFoundError: the data set reads its classes from its files and they are missing
+            (the data set's own message: what goes where).
+    """
     from catgen.datasets.class_names import class_names_of
     if not isinstance(dataset_cfg, dict) or not isinstance(dataset_cfg.get('type'), str):
         return None
     try:
         names = class_names_of(dict(dataset_cfg))
-    except (FileNotFoundError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None
     return len(names) if names else None
 
@@ -273,11 +278,22 @@ def fill_num_classes(cfg):
     - every val/test evaluator entry whose class takes ``num_classes`` and whose config has none
       gets the preprocessor's.
 
+    - ``model.transfer.target_dataset`` (CAT: the target class names, and the images for
+      estimators that need them): when the strategy takes one and the config has none, the
+      training set (without its pipeline).
+
     An explicit value is never changed.
     """
     model = cfg.get('model', None)
     if not isinstance(model, dict):
         return cfg
+    transfer = model.get('transfer', None)
+    train_ds = (cfg.get('train_dataloader', None) or {}).get('dataset', None)
+    if isinstance(transfer, dict) and isinstance(transfer.get('type'), str) and \
+            transfer.get('target_dataset', None) is None and isinstance(train_ds, dict):
+        obj = _resolve_type(transfer['type'])
+        if obj is not None and 'target_dataset' in _accepted_args(obj)[0]:
+            transfer['target_dataset'] = {k: v for k, v in train_ds.items() if k != 'pipeline'}
     dp = model.get('data_preprocessor', None)
     if not isinstance(dp, dict):
         return cfg
@@ -285,7 +301,13 @@ def fill_num_classes(cfg):
     if n is None:
         for loader in ('train_dataloader', 'test_dataloader', 'val_dataloader'):
             ds = (cfg.get(loader, None) or {}).get('dataset', None)
-            n = dataset_num_classes(ds)
+            try:
+                n = dataset_num_classes(ds)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(
+                    f'{err}\n(The class count of the model is the {loader.split("_")[0]} '
+                    f'set\'s: its classes are read from the data. Put the data in place, or '
+                    f'set model.data_preprocessor.num_classes in the config.)') from err
             if n is not None:
                 dp['num_classes'] = n
                 break

@@ -23,8 +23,6 @@ model = dict(
         source_checkpoint=source_checkpoint,
         affinity=dict(type='TextAffinity', backend='sentence_transformers'),
         source_classes=dict(type='COCOStuffDataset'),
-        target_dataset=dict(type='ADE20KDataset', data_root=data_root, split='training',
-                            num_shots=num_shots),
         learn_affinity=True, init_discriminator_head=True))
 train_dataloader = dict(batch_size=8, dataset=dict(data_root=data_root, num_shots=num_shots))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20_000, val_interval=2_000)

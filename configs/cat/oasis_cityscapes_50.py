@@ -2,4 +2,3 @@
 _base_ = ['./oasis_cityscapes_100.py']
 num_shots = 50
 train_dataloader = dict(dataset=dict(num_shots=num_shots))
-model = dict(transfer=dict(target_dataset=dict(num_shots=num_shots)))

@@ -12,6 +12,4 @@ model = dict(
         source_checkpoint={{_base_.source_checkpoint}},
         affinity=dict(type='TextAffinity', backend='sentence_transformers'),
         source_classes=dict(type='SynthScenesDataset', data_root='data/synthscenes',
-                            domain='source'),
-        target_dataset=dict(type='SynthScenesDataset', data_root='data/synthscenes',
-                            domain='target', split='train', num_shots=100)))
+                            domain='source')))

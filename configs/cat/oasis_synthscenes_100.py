@@ -4,7 +4,9 @@
 # target channels; the discriminator built for the target classes (its N+1 head initialised
 # from the source head through A). Affinity: class-name text embeddings (all-MiniLM-L6-v2,
 # offline; saved with the run as affinity.json + affinity.png and in every checkpoint's meta);
-# learned during finetuning. Oracle variant with the true matrix: oasis_synthscenes-oracle_100.py.
+# learned during finetuning. The target classes (and the images for estimators that read them)
+# are the training set's (model.transfer.target_dataset, filled in by the tools).
+# Oracle variant with the true matrix: oasis_synthscenes-oracle_100.py.
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
 source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
 data_root = 'data/synthscenes'
@@ -18,8 +20,6 @@ model = dict(
         source_checkpoint=source_checkpoint,
         affinity=dict(type='TextAffinity', backend='sentence_transformers'),
         source_classes=dict(type='SynthScenesDataset', data_root=data_root, domain='source'),
-        target_dataset=dict(type='SynthScenesDataset', data_root=data_root, domain='target',
-                            split='train', num_shots=num_shots),
         learn_affinity=True,
         init_discriminator_head=True,
         stage1_iters=0))

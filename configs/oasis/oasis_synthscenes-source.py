@@ -9,7 +9,6 @@
 _base_ = ['../_base_/models/oasis.py', '../_base_/datasets/synthscenes_source.py',
           '../_base_/default_runtime.py']
 model = dict(
-    data_preprocessor=dict(num_classes=21),  # 20 source classes + don't care
     generator=dict(crop_size=64, base_channels=16, z_dim=16,
                    channel_multipliers=(8, 4, 2, 1, 1), spade_hidden=32, init_gain=None),
     discriminator=dict(base_channels=8,

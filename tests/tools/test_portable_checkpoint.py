@@ -46,7 +46,11 @@ def setup(tiny_synthscenes, tmp_path):
     data = tmp_path / 'data'
     shutil.copytree(tiny_synthscenes, data)
     from mmengine.config import Config
+
+    from catgen.utils.config import fill_num_classes
     cfg = Config.fromfile(osp.join(ROOT, 'configs/oasis/oasis_synthscenes-source.py'))
+    cfg.train_dataloader.dataset.data_root = str(data)
+    fill_num_classes(cfg)  # 21: the source classes of the data
     cfg.model.generator.update(base_channels=4, spade_hidden=8, z_dim=4)
     cfg.model.discriminator.update(base_channels=2)
     torch.manual_seed(0)
@@ -86,8 +90,7 @@ def test_checkpoint_and_work_dir_config_are_all_inference_needs(method, setup, t
 model = dict(
     generator=dict(generator=dict({SHRINK_G})), discriminator=dict({SHRINK_D}),
     transfer=dict(source_checkpoint='{ckpt}', affinity=dict(classes_json='{data}'),
-                  source_classes=dict(data_root='{data}'),
-                  target_dataset=dict(data_root='{data}', num_shots=25)))
+                  source_classes=dict(data_root='{data}')))
 '''
     else:
         base = 'configs/ewc/oasis_synthscenes_100.py'

@@ -104,8 +104,8 @@ model = dict(
     transfer=dict(
         source_checkpoint='{ckpt}',
         affinity=dict(_delete_=True, type='GroundTruthAffinity', classes_json='{root}'),
-        source_classes=dict(data_root='{root}'),
-        target_dataset=dict(data_root='{root}', num_shots=25)))
+        source_classes=dict(data_root='{root}')))
+train_dataloader = dict(dataset=dict(data_root='{root}', num_shots=25))
 test_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
                        dataset=dict(data_root='{root}'))
 ''')

@@ -3,9 +3,11 @@
 # - the source model's architecture (configs/oasis/oasis_synthscenes-source.py: generator width
 #   16, 4 SPADE blocks from 8x8, 16-d noise, SPADE hidden 32; U-Net discriminator width 8;
 #   PyTorch's default initialisation, init_gain=None, for Scratch and the re-initialised layers),
-#   built here for the 11 TARGET classes + don't care: the class count is written once, in the
-#   data preprocessor; G, D and the evaluator take it from there (CAT configs wrap the source
-#   generator, 21 channels, in an AffinityInputGenerator that reads the 12 target channels);
+#   built here for the TARGET classes: the class count is nowhere written, the tools take it
+#   from the training set's classes (11 + don't care = 12 channels) for the data preprocessor,
+#   G, D and the evaluator (CAT configs wrap the source generator, 21 channels, in an
+#   AffinityInputGenerator that reads the target channels); switching the data set
+#   (docs/datasets.md, "My own data") changes it everywhere;
 # - the target data: `num_shots` = 100 training images (target/few_shot/shots_100.txt), validated
 #   on the 500 target val images at the end;
 # - the schedule: 200 iterations of batch 8 (CAT: ~2 min on 2 idle CPU cores, 0.50 s/iter;
@@ -13,7 +15,6 @@
 # Other shot counts: the *_25/_50/_200/_400 configs beside each *_100 config (docs/transfer.md).
 _base_ = ['../models/oasis.py', '../datasets/synthscenes_target.py', '../default_runtime.py']
 model = dict(
-    data_preprocessor=dict(num_classes=12),  # 11 target classes + don't care
     generator=dict(crop_size=64, base_channels=16, z_dim=16, channel_multipliers=(8, 4, 2, 1, 1),
                    spade_hidden=32, init_gain=None),
     discriminator=dict(base_channels=8, channel_multipliers=(1, 2, 2, 4, 4, 8), init_gain=None),
