@@ -20,9 +20,11 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm as sn
 
+from mmengine.model import BaseModule
+
 from catgen.registry import MODELS
-from ..generators.oasis_generator import oasis_init_weights
 from ..protocol import ClassSlice, TransferableDiscriminator
+from ..weight_init import initialize_at_build, official_init_cfg
 
 
 class OASISDResBlock(nn.Module):
@@ -84,7 +86,7 @@ class OASISDResBlock(nn.Module):
 
 
 @MODELS.register_module()
-class OASISDiscriminator(TransferableDiscriminator, nn.Module):
+class OASISDiscriminator(TransferableDiscriminator, BaseModule):
     """OASIS U-Net discriminator: per-pixel logits over fake + the semantic classes.
 
     Official widths: encoder 3 -> 128 -> 128 -> 256 -> 256 -> 512 -> 512, decoder
@@ -98,15 +100,19 @@ class OASISDiscriminator(TransferableDiscriminator, nn.Module):
         channel_multipliers: encoder block output widths in units of ``base_channels``
             (official (2, 2, 4, 4, 8, 8) -> 128, 128, 256, 256, 512, 512); the decoder mirrors them.
         spectral_norm: spectral norm on every residual-block conv (not on ``layer_up_last``).
-        init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
+        init_gain: gain of the official Xavier-normal initialisation (biases 0); None keeps
+            PyTorch's default.
+        init_cfg: MMEngine initialisers overriding the official scheme (``init_gain``).
 
     Model protocol: class slice ``layer_up_last`` (output rows from 1: row 0 is "fake");
     feature levels ``body_down.<i>`` then ``body_up.<i>``; input levels ``body_down.<i>``.
     """
 
     def __init__(self, num_classes, base_channels=64, channel_multipliers=(2, 2, 4, 4, 8, 8),
-                 spectral_norm=True, init_gain=0.02):
-        super().__init__()
+                 spectral_norm=True, init_gain=0.02, init_cfg=None):
+        if init_cfg is None and init_gain is not None:
+            init_cfg = official_init_cfg('xavier', init_gain)
+        super().__init__(init_cfg=init_cfg)
         n = len(channel_multipliers)
         if n < 2:
             raise ValueError(f'channel_multipliers needs at least 2 entries, '
@@ -125,8 +131,7 @@ class OASISDiscriminator(TransferableDiscriminator, nn.Module):
         body_up.append(OASISDResBlock(2 * ch[1], base_channels, 1, spectral_norm=spectral_norm))
         self.body_up = nn.ModuleList(body_up)
         self.layer_up_last = nn.Conv2d(base_channels, num_classes + 1, 1, 1, 0)
-        if init_gain is not None:
-            oasis_init_weights(self, init_gain)
+        initialize_at_build(self)
 
     # ---------------------------------------------------------------- model protocol
     def class_slices(self):

@@ -5,10 +5,13 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import spectral_norm as sn
 
-from catgen.models.generators.spade_generator import init_weights_official
+from mmengine.model import BaseModule
+
+from catgen.models.generators.spade_generator import spade_init_cfg
 from catgen.registry import MODELS
 
 from ..protocol import ClassSlice, TransferableDiscriminator, mean_log_sigmoid
+from ..weight_init import initialize_at_build
 
 
 def _norm_conv(conv, spectral_norm, norm_type):
@@ -29,7 +32,7 @@ def _norm_conv(conv, spectral_norm, norm_type):
 
 
 @MODELS.register_module()
-class PatchGANDiscriminator(TransferableDiscriminator, nn.Module):
+class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
     """SPADE's PatchGAN: ``cat([seg, img])`` -> list of intermediate features, patch logits last.
 
     ``num_layers`` 4x4 convs (the first three with stride 2 at official settings, the last of them
@@ -45,8 +48,9 @@ class PatchGANDiscriminator(TransferableDiscriminator, nn.Module):
         img_channels: channels of the image (3).
         spectral_norm: spectral norm on the middle convs (official 'spectral...' in norm_D).
         norm_type: norm after the middle convs, 'instance' (official), 'batch' or 'none'.
-        init_type: weight initialisation, official 'xavier' (see ``init_weights_official``).
+        init_type: weight initialisation, official 'xavier' (see ``spade_init_cfg``).
         init_gain: gain of that initialisation (official 0.02).
+        init_cfg: MMEngine initialisers overriding the official scheme.
 
     Model protocol: class slice ``model0.0`` (its first ``num_classes`` input channels read the
     label map, the image channels come after); feature levels ``model0`` .. ``model<n-1>``
@@ -54,8 +58,9 @@ class PatchGANDiscriminator(TransferableDiscriminator, nn.Module):
     """
 
     def __init__(self, num_classes, num_layers=4, base_channels=64, img_channels=3,
-                 spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02):
-        super().__init__()
+                 spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         self.num_classes = num_classes
@@ -72,7 +77,7 @@ class PatchGANDiscriminator(TransferableDiscriminator, nn.Module):
         groups.append([nn.Conv2d(nf, 1, kw, stride=1, padding=padw)])
         for n, group in enumerate(groups):
             self.add_module(f'model{n}', nn.Sequential(*group))
-        init_weights_official(self, init_type, init_gain)
+        initialize_at_build(self)
 
     # ---------------------------------------------------------------- model protocol
     def class_slices(self):

@@ -14,35 +14,12 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import BaseModule
 
 from catgen.registry import MODELS
 from ..layers.spade_resblock import SPADEResBlock
 from ..protocol import ClassSlice, TransferableGenerator
-
-
-def oasis_init_weights(module, gain=0.02):
-    """The official OASIS initialisation, applied in place to every sub-module of ``module``.
-
-    Conv/Linear weights ~ Xavier-normal with ``gain``, their biases 0. For a spectral-normalised
-    conv the raw ``weight_orig`` is initialised (the official code writes into the same storage).
-    BatchNorm layers with affine weights get N(1, gain) weights and zero biases (OASIS's norms are
-    parameter-free, so this only matters for sub-classes).
-    """
-    for m in module.modules():
-        name = m.__class__.__name__
-        if 'BatchNorm' in name:
-            if getattr(m, 'weight', None) is not None:
-                nn.init.normal_(m.weight, 1.0, gain)
-            if getattr(m, 'bias', None) is not None:
-                nn.init.zeros_(m.bias)
-        elif 'Conv' in name or 'Linear' in name:
-            weight = getattr(m, 'weight_orig', None)
-            if weight is None:
-                weight = m._parameters.get('weight')
-            if weight is not None:
-                nn.init.xavier_normal_(weight, gain=gain)
-            if getattr(m, 'bias', None) is not None:
-                nn.init.zeros_(m.bias)
+from ..weight_init import initialize_at_build, official_init_cfg
 
 
 def spade_class_slices(network, start):
@@ -68,7 +45,7 @@ def reset_scale_shift(network):
 
 
 @MODELS.register_module()
-class OASISGenerator(TransferableGenerator, nn.Module):
+class OASISGenerator(TransferableGenerator, BaseModule):
     """OASIS generator: SPADE residual blocks conditioned on label map + 3D noise.
 
     Args:
@@ -88,9 +65,11 @@ class OASISGenerator(TransferableGenerator, nn.Module):
         norm_type: parameter-free norm inside SPADE, 'batch' (official 'syncbatch': catgen's
             SyncBatchNorm2d, synchronised over processes automatically under DDP) or 'instance'.
         spade_hidden: width of SPADE's shared embedding conv (128).
-        init_gain: gain of the official Xavier-normal initialisation; None keeps PyTorch's default.
+        init_gain: gain of the official Xavier-normal initialisation (biases 0); None keeps
+            PyTorch's default.
         norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
             adapts (off in OASIS; BSA configs turn it on).
+        init_cfg: MMEngine initialisers overriding the official scheme (``init_gain``).
 
     Model protocol: class slices ``fc`` and every ``...mlp_shared.0`` (label channels after the
     ``z_dim`` noise channels); feature levels ``body.0`` .. ``body.<n-1>`` (block outputs).
@@ -99,8 +78,10 @@ class OASISGenerator(TransferableGenerator, nn.Module):
     def __init__(self, num_classes, z_dim=64, base_channels=64,
                  channel_multipliers=(16, 16, 16, 8, 4, 2, 1), crop_size=256, aspect_ratio=1.0,
                  spectral_norm=True, norm_type='batch', spade_hidden=128, init_gain=0.02,
-                 norm_affine=False):
-        super().__init__()
+                 norm_affine=False, init_cfg=None):
+        if init_cfg is None and init_gain is not None:
+            init_cfg = official_init_cfg('xavier', init_gain)
+        super().__init__(init_cfg=init_cfg)
         if len(channel_multipliers) < 2:
             raise ValueError('channel_multipliers needs at least 2 entries (first conv + 1 block), '
                              f'got {tuple(channel_multipliers)}')
@@ -131,8 +112,7 @@ class OASISGenerator(TransferableGenerator, nn.Module):
             for i in range(self.num_blocks)])
         self.up = nn.Upsample(scale_factor=2, mode='nearest')
         self.conv_img = nn.Conv2d(self.channels[-1], 3, 3, padding=1)
-        if init_gain is not None:
-            oasis_init_weights(self, init_gain)
+        initialize_at_build(self)
         reset_scale_shift(self)  # BSA's sites start as the identity
 
     # ---------------------------------------------------------------- model protocol

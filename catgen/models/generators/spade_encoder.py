@@ -6,12 +6,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm as sn
 
-from catgen.models.generators.spade_generator import init_weights_official
+from mmengine.model import BaseModule
+
+from catgen.models.generators.spade_generator import spade_init_cfg
+from catgen.models.weight_init import initialize_at_build
 from catgen.registry import MODELS
 
 
 @MODELS.register_module()
-class SPADEEncoder(nn.Module):
+class SPADEEncoder(BaseModule):
     """Convolutional VAE encoder: image resized (bilinear) to ``input_size`` -> mu, logvar.
 
     Stride-2 3x3 convs ``layer1`` .. (widths ndf, 2ndf, 4ndf, 8ndf, 8ndf, ..), each spectral-norm
@@ -28,11 +31,12 @@ class SPADEEncoder(nn.Module):
         norm_type: 'instance' (official), 'batch' or 'none' after each conv.
         init_type: weight initialisation, official 'xavier'.
         init_gain: gain of that initialisation (official 0.02).
+        init_cfg: MMEngine initialisers overriding the official scheme.
     """
 
     def __init__(self, base_channels=64, z_dim=256, input_size=256, spectral_norm=True,
-                 norm_type='instance', init_type='xavier', init_gain=0.02):
-        super().__init__()
+                 norm_type='instance', init_type='xavier', init_gain=0.02, init_cfg=None):
+        super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
         num_layers = int(round(math.log2(input_size / 4))) if input_size >= 8 else 0
         if num_layers < 1 or 4 * 2 ** num_layers != input_size:
             raise ValueError(f'input_size must be a power of two >= 8, got {input_size}')
@@ -62,7 +66,7 @@ class SPADEEncoder(nn.Module):
         self.fc_mu = nn.Linear(nf_prev * 4 * 4, z_dim)
         self.fc_var = nn.Linear(nf_prev * 4 * 4, z_dim)
         self.actvn = nn.LeakyReLU(0.2)
-        init_weights_official(self, init_type, init_gain)
+        initialize_at_build(self)
 
     def forward(self, img):
         """img: Tensor[B, 3, H, W] in [-1, 1] -> (mu, logvar), each Tensor[B, z_dim]."""

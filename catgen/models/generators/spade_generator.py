@@ -10,65 +10,35 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn import init
+
+from mmengine.model import BaseModule
 
 from catgen.models.layers.spade_resblock import SPADEResBlock
 from catgen.registry import MODELS
 
 from ..protocol import ClassSlice, TransferableGenerator
+from ..weight_init import WEIGHT_LAYERS, initialize_at_build, official_init_cfg
 from .oasis_generator import reset_scale_shift, spade_class_slices, spade_scale_shift
 
 # 'normal': 5 upsamplings (1/32 of the output), 'more': 6, 'most': 7 (as the official code).
 NUM_UP_LAYERS = {'normal': 5, 'more': 6, 'most': 7}
 
 
-def init_weights_official(module, init_type='xavier', gain=0.02):
-    """Initialise ``module`` in place as the official SPADE ``BaseNetwork.init_weights``.
+def spade_init_cfg(init_type='xavier', gain=0.02):
+    """The official SPADE ``BaseNetwork.init_weights`` as an MMEngine ``init_cfg``.
 
-    Conv and Linear weights: ``init_type`` ('normal' N(0, gain), 'xavier' xavier_normal with
-    ``gain``, 'xavier_uniform' (gain 1), 'kaiming', 'orthogonal'; 'none' keeps PyTorch's default);
-    their biases 0. Affine BatchNorm weights N(1, gain), biases 0. For spectrally normalised layers
-    the underlying ``weight_orig`` is initialised (which is what the official in-place init does).
-    The official defaults are 'xavier' and 0.02.
+    ``init_type``: 'normal' N(0, gain), 'xavier' (official default) Xavier-normal with ``gain``,
+    'xavier_uniform' (gain 1), 'kaiming', 'orthogonal' (``gain``), 'none' (PyTorch's default);
+    biases 0; affine BatchNorm weights N(1, gain). See :mod:`catgen.models.weight_init`.
     """
-    if init_type == 'none':
-        return module
-    known = ('normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal')
-    if init_type not in known:
-        raise ValueError(f'init_type must be one of {known + ("none",)}, got {init_type!r}')
-
-    def init_one(m):
-        name = type(m).__name__
-        if 'BatchNorm2d' in name:
-            if getattr(m, 'weight', None) is not None:
-                init.normal_(m.weight.data, 1.0, gain)
-            if getattr(m, 'bias', None) is not None:
-                init.constant_(m.bias.data, 0.0)
-        elif 'Conv' in name or 'Linear' in name:
-            weight = getattr(m, 'weight_orig', None)
-            if weight is None:
-                weight = getattr(m, 'weight', None)
-            if weight is None:
-                return
-            if init_type == 'normal':
-                init.normal_(weight.data, 0.0, gain)
-            elif init_type == 'xavier':
-                init.xavier_normal_(weight.data, gain=gain)
-            elif init_type == 'xavier_uniform':
-                init.xavier_uniform_(weight.data, gain=1.0)
-            elif init_type == 'kaiming':
-                init.kaiming_normal_(weight.data, a=0, mode='fan_in')
-            else:
-                init.orthogonal_(weight.data, gain=gain)
-            if getattr(m, 'bias', None) is not None:
-                init.constant_(m.bias.data, 0.0)
-
-    module.apply(init_one)
-    return module
+    if init_type == 'orthogonal':  # MMEngine has no orthogonal initialiser: catgen's own
+        return [dict(type='catgen.Orthogonal', gain=gain, bias=0, layer=WEIGHT_LAYERS),
+                dict(type='Normal', mean=1.0, std=gain, bias=0, layer=['BatchNorm2d'])]
+    return official_init_cfg(init_type, gain)
 
 
 @MODELS.register_module()
-class SPADEGenerator(TransferableGenerator, nn.Module):
+class SPADEGenerator(TransferableGenerator, BaseModule):
     """SPADE generator: one-hot label map (and, with ``use_vae``, a style code z) -> RGB image.
 
     Args:
@@ -83,8 +53,9 @@ class SPADEGenerator(TransferableGenerator, nn.Module):
         norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch; catgen's
             SyncBatchNorm2d, synchronised automatically under DDP) or 'instance'.
         spade_hidden: width of SPADE's shared embedding (official hard-codes 128).
-        init_type: weight initialisation, official 'xavier' (see :func:`init_weights_official`).
+        init_type: weight initialisation, official 'xavier' (see :func:`spade_init_cfg`).
         init_gain: gain / std of that initialisation (official ``init_variance`` 0.02).
+        init_cfg: MMEngine initialisers overriding the official scheme.
         norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
             adapts (off in SPADE; BSA configs turn it on).
 
@@ -95,8 +66,8 @@ class SPADEGenerator(TransferableGenerator, nn.Module):
     def __init__(self, num_classes, base_channels=64, crop_size=256, aspect_ratio=1.0,
                  num_upsampling_layers='normal', use_vae=False, z_dim=256, spectral_norm=True,
                  norm_type='batch', spade_hidden=128, init_type='xavier', init_gain=0.02,
-                 norm_affine=False):
-        super().__init__()
+                 norm_affine=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
         if num_upsampling_layers not in NUM_UP_LAYERS:
             raise ValueError(f'num_upsampling_layers must be one of {tuple(NUM_UP_LAYERS)}, '
                              f'got {num_upsampling_layers!r}')
@@ -137,7 +108,7 @@ class SPADEGenerator(TransferableGenerator, nn.Module):
             final_nc = nf // 2
         self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)  # nearest
-        init_weights_official(self, init_type, init_gain)
+        initialize_at_build(self)
         reset_scale_shift(self)  # BSA's sites start as the identity
         self.output_size = ((self.sh * 2 ** self.num_up, self.sw * 2 ** self.num_up)
                             if use_vae else None)
