@@ -185,26 +185,26 @@ class AffinityInput:
         raise NotImplementedError
 
 
+def _check(obj, protocol, what, methods):
+    if not isinstance(obj, protocol):
+        raise TypeError(
+            f'{what} is a {type(obj).__name__}, which does not implement catgen\'s '
+            f'{protocol.__name__} protocol (catgen.models.protocol: {methods}); transfer '
+            'strategies need it. See docs/conventions.md, "Adding a generator family".')
+    return obj
+
+
 def check_generator(gen, what='model.generator'):
     """Raise a clear error unless ``gen`` implements :class:`TransferableGenerator`."""
-    if not isinstance(gen, TransferableGenerator):
-        raise TypeError(
-            f'{what} is a {type(gen).__name__}, which does not implement catgen\'s generator '
-            'protocol (catgen.models.protocol.TransferableGenerator: class_slices, '
-            'feature_levels, forward(seg, z, return_features)); transfer strategies need it. '
-            'See docs/conventions.md, "Adding a generator family".')
-    return gen
+    return _check(gen, TransferableGenerator, what,
+                  'class_slices, feature_levels, forward(seg, z, return_features)')
 
 
 def check_discriminator(disc, what='model.discriminator'):
     """Raise a clear error unless ``disc`` implements :class:`TransferableDiscriminator`."""
-    if not isinstance(disc, TransferableDiscriminator):
-        raise TypeError(
-            f'{what} is a {type(disc).__name__}, which does not implement catgen\'s '
-            'discriminator protocol (catgen.models.protocol.TransferableDiscriminator: '
-            'class_slices, feature_levels, input_levels, forward(img, seg, return_features)). '
-            'See docs/conventions.md, "Adding a generator family".')
-    return disc
+    return _check(disc, TransferableDiscriminator, what,
+                  'class_slices, feature_levels, input_levels, '
+                  'forward(img, seg, return_features)')
 
 
 def mean_log_sigmoid(logits):

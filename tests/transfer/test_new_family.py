@@ -204,3 +204,18 @@ def test_training_free_cat_builds_on_the_new_family(source):
     assert out.shape == (2, 3, SIZE, SIZE) and not any(p.requires_grad for p in model.parameters())
     src = torch.load(source['ckpt'], weights_only=True)['state_dict']
     assert torch.equal(model.generator.generator.inp.weight, src['generator_ema.module.inp.weight'])
+
+
+def test_a_network_without_the_protocol_is_refused_with_the_way_out(source):
+    import torch.nn as nn
+
+    @MODELS.register_module(force=True)
+    class PlainGenerator(nn.Module):
+        num_classes, z_dim = 4, 0
+
+        def forward(self, seg, z=None):
+            return seg[:, :3]
+
+    with pytest.raises(TypeError, match='Adding a generator family'):
+        MODELS.build(toy_synth(4, dict(type='FinetuneAll', source_checkpoint=source['ckpt']),
+                               dict(type='PlainGenerator')))
