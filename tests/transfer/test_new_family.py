@@ -211,7 +211,10 @@ def test_a_network_without_the_protocol_is_refused_with_the_way_out(source):
 
     @MODELS.register_module(force=True)
     class PlainGenerator(nn.Module):
-        num_classes, z_dim = 4, 0
+        def __init__(self, num_classes):
+            super().__init__()
+            self.num_classes, self.z_dim = num_classes, 0
+            self.conv = nn.Conv2d(num_classes, 3, 1)
 
         def forward(self, seg, z=None):
             return seg[:, :3]
