@@ -1,6 +1,4 @@
 """OASIS (Sushko et al., ICLR 2021): a U-Net segmenter as discriminator, N+1 class loss, LabelMix."""
-import torch
-
 from catgen.models.losses.labelmix import generate_labelmix, labelmix_loss
 from catgen.registry import MODELS
 
