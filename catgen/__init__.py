@@ -8,8 +8,8 @@ import importlib
 
 from .version import __version__
 
-_SUBPACKAGES = ('affinity', 'apis', 'datasets', 'engine', 'evaluation', 'models', 'registry',
-                'transfer', 'utils')
+_SUBPACKAGES = ('affinity', 'apis', 'benchmark', 'datasets', 'engine', 'evaluation', 'models',
+                'pretrained', 'registry', 'transfer', 'utils', 'visualization')
 
 __all__ = ['__version__', *_SUBPACKAGES]
 

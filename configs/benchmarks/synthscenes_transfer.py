@@ -40,8 +40,8 @@ evaluator = [
     dict(type='FID', feature_extractor=seg_features),
     dict(type='KID', feature_extractor=seg_features, subset_size=100),
     dict(type='SegmentationMIoU', **target_segmenter, label_offset=1, per_class=False),
-    dict(type='AppearanceDistance', num_classes=12),
-    dict(type='ClassColorDistance', num_classes=12),
+    dict(type='AppearanceDistance'),  # num_classes: the data set's, filled in by the tools
+    dict(type='ClassColorDistance'),
 ]
 metrics = [
     dict(key='fid_seg-fcn_synthscenes-target', name='FID (segmenter features)',
