@@ -331,6 +331,50 @@ def num_shots_larger_than_subset_file(ctx):
             ['num_shots=5', f'subset_file {path} lists only 3 ids', 'lower num_shots'])
 
 
+# ------------------------------------------------------------------------------ runs and outputs
+@case(RuntimeError)
+def work_dir_in_use(ctx):
+    """A second training into the work dir of a live run."""
+    import subprocess
+    import sys as _sys
+    owner = subprocess.Popen([_sys.executable, '-c', 'import time; time.sleep(60)'])
+    work = ctx.tmp / 'work'
+    work.mkdir()
+    import socket
+    (work / '.catgen.lock').write_text(json.dumps(dict(
+        pid=owner.pid, host=socket.gethostname(), started=0, what='tools/train.py other.py')))
+
+    def call():
+        try:
+            _tool('train').main(ctx.train_argv())
+        finally:
+            owner.kill()
+    return call, [f'{work} is in use by process {owner.pid}', 'tools/train.py other.py',
+                  'another --work-dir']
+
+
+@case(ValueError)
+def synthesize_num_samples_zero(ctx):
+    from catgen.apis.synthesize_folder import synthesize_folder
+    return (lambda: synthesize_folder(None, ctx.tmp, ctx.tmp / 'out', num_samples=0),
+            ['--num-samples must be >= 1', 'got 0'])
+
+
+@case(NotADirectoryError)
+def synthesize_out_is_a_file(ctx):
+    from catgen.apis.synthesize_folder import synthesize_folder
+    out = ctx.tmp / 'samples.png'
+    out.write_bytes(b'not a folder')
+    return (lambda: synthesize_folder(None, ctx.tmp, out),
+            [f'--out {out} is an existing file', 'Pass a folder'])
+
+
+@case(ValueError)
+def tools_test_none_on_a_trained_model(ctx):
+    return (lambda: _tool('test').main([SOURCE_CONFIG, 'none', *ctx.options()]),
+            ['random initial weights', '"none" is only for training-free strategies'])
+
+
 # ------------------------------------------------------------------------------ checkpoints
 @case(FileNotFoundError)
 def checkpoint_missing(ctx):
