@@ -354,6 +354,41 @@ def work_dir_in_use(ctx):
 
 
 @case(ValueError)
+def cfg_options_top_level_variable(ctx):
+    argv = ctx.train_argv(extra=('num_shots=25',))
+    return (lambda: _tool('train').main(argv),
+            ["--cfg-options num_shots=25", 'changes nothing', 'train_dataloader.dataset.num_shots'])
+
+
+@case(ValueError)
+def cfg_options_max_iters_zero(ctx):
+    argv = ctx.train_argv(extra=('train_cfg.max_iters=0',))
+    return (lambda: _tool('train').main(argv), ['train_cfg.max_iters=0', 'must be positive'])
+
+
+@case(ValueError)
+def cfg_options_text_for_a_number(ctx):
+    argv = ctx.train_argv(extra=('train_cfg.max_iters=abc',))
+    return (lambda: _tool('train').main(argv), ["train_cfg.max_iters='abc'", 'give a number'])
+
+
+@case(RuntimeError)
+def load_from_checkpoint_of_another_class_count(ctx):
+    from mmengine.config import Config
+
+    from catgen.registry import MODELS
+    from catgen.utils.config import fill_num_classes
+    cfg = Config.fromfile(SOURCE_CONFIG)
+    cfg.merge_from_dict(tiny_oasis_options(ctx.data, ctx.tmp / 'work'))
+    fill_num_classes(cfg)
+    cfg.model.data_preprocessor.num_classes = 12
+    path = ctx.tmp / 'twelve.pth'
+    torch.save({'meta': {}, 'state_dict': MODELS.build(cfg.model).state_dict()}, path)
+    argv = ctx.train_argv(extra=(f'load_from={path}',))
+    return (lambda: _tool('train').main(argv), [str(path), 'do not fit', 'shape mismatches'])
+
+
+@case(ValueError)
 def synthesize_num_samples_zero(ctx):
     from catgen.apis.synthesize_folder import synthesize_folder
     return (lambda: synthesize_folder(None, ctx.tmp, ctx.tmp / 'out', num_samples=0),

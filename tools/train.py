@@ -88,11 +88,33 @@ def build_runner(argv=None):
     return runner_from_cfg(prepare(argv)[1])
 
 
+def check_start_checkpoint(runner, cfg):
+    """Check the checkpoint a run starts from (``load_from`` or ``--resume``) before MMEngine
+    reads it: catgen's safe loader (catgen's refusal of a malicious pickle) and a strict
+    key/shape comparison with one readable message (MMEngine would only warn and train from
+    partly random weights, or crash inside the optimizer on resume)."""
+    import os.path as osp
+
+    from catgen.models.synthesizers.base_synthesizer import unwrap
+    from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
+    path = cfg.get('load_from', None)
+    if cfg.get('resume', False) and not path:
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                path = f.read().strip()
+    if not path:
+        return
+    state = read_state_dict(safe_load(path), what=f'checkpoint {path}')
+    load_state_dict_checked(unwrap(runner.model), state, strict=True, source=path)
+
+
 def main(argv=None):
     from catgen.utils.work_dir_lock import WorkDirLock
     args, cfg = prepare(argv)
     with WorkDirLock(cfg.work_dir, what='tools/train.py ' + args.config):
         runner = runner_from_cfg(cfg)
+        check_start_checkpoint(runner, cfg)
         runner.train()
     return runner
 
