@@ -355,9 +355,10 @@ def work_dir_in_use(ctx):
 
 @case(ValueError)
 def cfg_options_top_level_variable(ctx):
-    argv = ctx.train_argv(extra=('num_shots=25',))
+    argv = ctx.train_argv(extra=('data_root=/elsewhere',))
     return (lambda: _tool('train').main(argv),
-            ["--cfg-options num_shots=25", 'changes nothing', 'train_dataloader.dataset.num_shots'])
+            ["--cfg-options data_root=/elsewhere", 'changes nothing',
+             'train_dataloader.dataset.data_root'])
 
 
 @case(ValueError)
