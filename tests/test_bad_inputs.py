@@ -331,6 +331,86 @@ def num_shots_larger_than_subset_file(ctx):
             ['num_shots=5', f'subset_file {path} lists only 3 ids', 'lower num_shots'])
 
 
+# ------------------------------------------------------------------------------ runs and outputs
+@case(RuntimeError)
+def work_dir_in_use(ctx):
+    """A second training into the work dir of a live run."""
+    import subprocess
+    import sys as _sys
+    owner = subprocess.Popen([_sys.executable, '-c', 'import time; time.sleep(60)'])
+    work = ctx.tmp / 'work'
+    work.mkdir()
+    import socket
+    (work / '.catgen.lock').write_text(json.dumps(dict(
+        pid=owner.pid, host=socket.gethostname(), started=0, what='tools/train.py other.py')))
+
+    def call():
+        try:
+            _tool('train').main(ctx.train_argv())
+        finally:
+            owner.kill()
+    return call, [f'{work} is in use by process {owner.pid}', 'tools/train.py other.py',
+                  'another --work-dir']
+
+
+@case(ValueError)
+def cfg_options_top_level_variable(ctx):
+    argv = ctx.train_argv(extra=('data_root=/elsewhere',))
+    return (lambda: _tool('train').main(argv),
+            ["--cfg-options data_root=/elsewhere", 'changes nothing',
+             'train_dataloader.dataset.data_root'])
+
+
+@case(ValueError)
+def cfg_options_max_iters_zero(ctx):
+    argv = ctx.train_argv(extra=('train_cfg.max_iters=0',))
+    return (lambda: _tool('train').main(argv), ['train_cfg.max_iters=0', 'must be positive'])
+
+
+@case(ValueError)
+def cfg_options_text_for_a_number(ctx):
+    argv = ctx.train_argv(extra=('train_cfg.max_iters=abc',))
+    return (lambda: _tool('train').main(argv), ["train_cfg.max_iters='abc'", 'give a number'])
+
+
+@case(RuntimeError)
+def load_from_checkpoint_of_another_class_count(ctx):
+    from mmengine.config import Config
+
+    from catgen.registry import MODELS
+    from catgen.utils.config import fill_num_classes
+    cfg = Config.fromfile(SOURCE_CONFIG)
+    cfg.merge_from_dict(tiny_oasis_options(ctx.data, ctx.tmp / 'work'))
+    fill_num_classes(cfg)
+    cfg.model.data_preprocessor.num_classes = 12
+    path = ctx.tmp / 'twelve.pth'
+    torch.save({'meta': {}, 'state_dict': MODELS.build(cfg.model).state_dict()}, path)
+    argv = ctx.train_argv(extra=(f'load_from={path}',))
+    return (lambda: _tool('train').main(argv), [str(path), 'do not fit', 'shape mismatches'])
+
+
+@case(ValueError)
+def synthesize_num_samples_zero(ctx):
+    from catgen.apis.synthesize_folder import synthesize_folder
+    return (lambda: synthesize_folder(None, ctx.tmp, ctx.tmp / 'out', num_samples=0),
+            ['--num-samples must be >= 1', 'got 0'])
+
+
+@case(NotADirectoryError)
+def synthesize_out_is_a_file(ctx):
+    from catgen.apis.synthesize_folder import synthesize_folder
+    out = ctx.tmp / 'samples.png'
+    out.write_bytes(b'not a folder')
+    return (lambda: synthesize_folder(None, ctx.tmp, out),
+            [f'--out {out} is an existing file', 'Pass a folder'])
+
+
+@case(ValueError)
+def tools_test_none_on_a_trained_model(ctx):
+    return (lambda: _tool('test').main([SOURCE_CONFIG, 'none', *ctx.options()]),
+            ['random initial weights', '"none" is only for training-free strategies'])
+
+
 # ------------------------------------------------------------------------------ checkpoints
 @case(FileNotFoundError)
 def checkpoint_missing(ctx):

@@ -35,6 +35,8 @@ def parse_args(argv=None):
                    help='keep images already in --out (complete: they are written atomically) '
                         'and generate only the missing ones, e.g. after a killed run')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--threads', type=int, default=None,
+                   help='PyTorch threads (default: the cores available to this process)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config entries, e.g. model.generator.z_dim=16')
     return p.parse_args(argv)
@@ -43,6 +45,8 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     from catgen.apis import init_synthesizer, synthesize_folder
+    from catgen.utils.setup_env import set_threads
+    set_threads(a.threads)
     model = init_synthesizer(a.config, None if a.checkpoint.lower() == 'none' else a.checkpoint,
                              device=a.device, cfg_options=a.cfg_options)
     return synthesize_folder(model, a.labels, a.out, num_samples=a.num_samples, seed=a.seed,

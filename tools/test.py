@@ -19,6 +19,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='metrics JSON path (default: <work_dir>/metrics.json)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='PyTorch threads (default: the cores available to this process)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -28,6 +30,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from catgen.apis import evaluate
+    from catgen.utils.setup_env import set_threads
+    set_threads(args.threads)
     checkpoint = {'none': None, 'random': 'random'}.get(args.checkpoint.lower(), args.checkpoint)
     return evaluate(args.config, checkpoint, work_dir=args.work_dir, out=args.out,
                     cfg_options=args.cfg_options, launcher=args.launcher)

@@ -22,6 +22,8 @@ def parse_args(argv=None):
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='PyTorch threads (default: the cores available to this process)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -53,11 +55,12 @@ def build_cfg(args):
     return cfg
 
 
-def build_runner(argv=None):
-    """Parse ``argv``, set up catgen's environment and the launcher, build the Runner."""
+def prepare(argv=None):
+    """Parse ``argv``, set up catgen's environment and the launcher: ``(args, cfg)``."""
     args = parse_args(argv)
-    from catgen.utils.setup_env import setup_env
+    from catgen.utils.setup_env import set_threads, setup_env
     setup_env()
+    set_threads(args.threads)
     from catgen.engine.distributed import setup_distributed
     cfg = build_cfg(args)
     transfer = cfg.model.get('transfer') or {}
@@ -70,15 +73,49 @@ def build_runner(argv=None):
                              f'evaluate it with `python tools/test.py {args.config} none` or '
                              f'generate with `python tools/synthesize.py {args.config} none ...`.')
     setup_distributed(cfg)
+    return args, cfg
 
+
+def runner_from_cfg(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 
+def build_runner(argv=None):
+    """Parse ``argv``, set up catgen's environment and the launcher, build the Runner (no lock:
+    :func:`main` holds the work dir's lock around building and training)."""
+    return runner_from_cfg(prepare(argv)[1])
+
+
+def check_start_checkpoint(runner, cfg):
+    """Check the checkpoint a run starts from (``load_from`` or ``--resume``) before MMEngine
+    reads it: catgen's safe loader (catgen's refusal of a malicious pickle) and a strict
+    key/shape comparison with one readable message (MMEngine would only warn and train from
+    partly random weights, or crash inside the optimizer on resume)."""
+    import os.path as osp
+
+    from catgen.models.synthesizers.base_synthesizer import unwrap
+    from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
+    path = cfg.get('load_from', None)
+    if cfg.get('resume', False) and not path:
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                path = f.read().strip()
+    if not path:
+        return
+    state = read_state_dict(safe_load(path), what=f'checkpoint {path}')
+    load_state_dict_checked(unwrap(runner.model), state, strict=True, source=path)
+
+
 def main(argv=None):
-    runner = build_runner(argv)
-    runner.train()
+    from catgen.utils.work_dir_lock import WorkDirLock
+    args, cfg = prepare(argv)
+    with WorkDirLock(cfg.work_dir, what='tools/train.py ' + args.config):
+        runner = runner_from_cfg(cfg)
+        check_start_checkpoint(runner, cfg)
+        runner.train()
     return runner
 
 

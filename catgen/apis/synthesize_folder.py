@@ -48,6 +48,11 @@ def synthesize_folder(model, labels, out, num_samples=1, seed=0, label_shift='au
     from catgen.datasets.transforms.loading import map_to_channel_space, read_label_map
     from catgen.utils.io import atomic_write, is_temporary, remove_stale_temporaries
 
+    if int(num_samples) < 1:
+        raise ValueError(f'--num-samples must be >= 1 (images per label map), got {num_samples}')
+    if Path(out).exists() and not Path(out).is_dir():
+        raise NotADirectoryError(f'--out {out} is an existing file, not a folder: images would '
+                                 'not be written. Pass a folder (created if missing).')
     # pathlib's glob also matches hidden names: leave out other tools' temporary files
     files = sorted(p for p in Path(labels).glob('*.png') if not is_temporary(p))
     if not files:

@@ -28,6 +28,11 @@ _EXPORTS = {
     'set_default_scope': 'setup_env',
     'guarded_default_scope': 'setup_env',
     'init_mmseg_model': 'setup_env',
+    'set_threads': 'setup_env',
+    'available_cores': 'setup_env',
+    # work_dir_lock.py
+    'WorkDirLock': 'work_dir_lock',
+    'WorkDirLockedError': 'work_dir_lock',
     # io.py
     'atomic_write': 'io',
     'write_text_atomic': 'io',

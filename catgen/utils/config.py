@@ -142,11 +142,18 @@ def check_cfg_options(cfg, cfg_options, path='the config'):
         cfg_options: ``dict`` of dotted keys to values (as ``DictAction`` parses them).
         path: the config file, for the message.
 
+    Options that would change nothing or break later are refused too:
+
+    * a top-level plain value that only the config file itself reads while it is parsed
+      (``num_shots=25``, ``data_root=...``): overriding it afterwards changes nothing;
+    * a text value for a field whose value is a number (``train_cfg.max_iters=abc``);
+    * ``max_iters`` / ``val_interval`` / ``interval`` of zero or less.
+
     Raises:
         ValueError: naming the key, what the dict accepts (closest names first) and what to do.
     """
     root = cfg if isinstance(cfg, dict) else cfg.to_dict()  # an mmengine Config is no dict
-    for key in cfg_options:
+    for key, value in cfg_options.items():
         parts = str(key).split('.')
         node = root
         for depth, part in enumerate(parts):
@@ -156,6 +163,39 @@ def check_cfg_options(cfg, cfg_options, path='the config'):
                     _check_new_key(node, part, key, '.'.join(parts[:depth]), path)
                 break
             node = child
+        else:
+            _check_existing_value(parts, node, key, value, path)
+
+
+#: top-level config keys that MMEngine's Runner or catgen's tools read after parsing
+_RUNTIME_KEYS = {'launcher', 'resume', 'load_from', 'work_dir', 'sync_bn', 'runner_type',
+                 'custom_imports', 'num_eval_samples'}
+#: fields that must be positive
+_POSITIVE = {'max_iters', 'max_epochs', 'val_interval', 'interval', 'batch_size'}
+
+
+def _runner_keys():
+    import inspect
+
+    from mmengine.runner import Runner
+    return set(inspect.signature(Runner.__init__).parameters) | _RUNTIME_KEYS
+
+
+def _check_existing_value(parts, old, key, value, path):
+    if len(parts) == 1 and not isinstance(old, (dict, list, tuple)) and \
+            parts[0] not in _runner_keys():
+        raise ValueError(
+            f'--cfg-options {key}={value}: {parts[0]!r} is a variable of {path} that the file '
+            f'itself reads while it is parsed (e.g. into the data set or the model); '
+            f'overriding it afterwards changes nothing. Set the field that uses it instead, e.g. '
+            f'train_dataloader.dataset.{parts[0]}=... (look it up in {path} and its _base_ files).')
+    numeric = isinstance(old, (int, float)) and not isinstance(old, bool)
+    if numeric and isinstance(value, str):
+        raise ValueError(f'--cfg-options {key}={value!r}: {key} is a number in {path} '
+                         f'({old!r}); give a number.')
+    if parts[-1] in _POSITIVE and isinstance(value, (int, float)) and value <= 0:
+        raise ValueError(f'--cfg-options {key}={value}: {parts[-1]} must be positive; a run '
+                         f'with it would do nothing (or fail later).')
 
 
 def _check_new_key(parent, name, key, where, path):

@@ -180,3 +180,35 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+
+
+def available_cores():
+    """CPU cores this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(num_threads=None):
+    """Use ``num_threads`` PyTorch intra-op threads (None: ``$OMP_NUM_THREADS`` when set, else
+    the cores available to this process).
+
+    PyTorch's default can exceed what a job should take: two jobs sharing 2 cores with default
+    threads slow each other by an order of magnitude. The tools take ``--threads N``.
+
+    Returns:
+        the number of threads set.
+
+    Raises:
+        ValueError: ``num_threads`` < 1.
+    """
+    import torch
+    if num_threads is None:
+        env = os.environ.get('OMP_NUM_THREADS', '')
+        num_threads = int(env) if env.isdigit() and int(env) > 0 else available_cores()
+    n = int(num_threads)
+    if n < 1:
+        raise ValueError(f'--threads must be >= 1, got {num_threads}')
+    torch.set_num_threads(n)
+    return n

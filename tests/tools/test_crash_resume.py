@@ -218,7 +218,7 @@ def test_synthesize_skip_existing_finishes_a_killed_run(tiny_synthscenes, tmp_pa
     from catgen.utils.io import temporary_path
 
     opts = {k: v for k, v in tiny_oasis_options(tiny_synthscenes, tmp_path / 'w').items()
-            if k.startswith('model.')}
+            if k.startswith('model.') or k.endswith('dataset.data_root')}
     model = MODELS.build(load_inference_config(CONFIG, opts).model)
     ckpt = tmp_path / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
