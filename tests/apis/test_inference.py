@@ -6,8 +6,10 @@ from catgen.apis import init_synthesizer, label_to_onehot, load_inference_config
 from catgen.registry import MODELS
 
 CONFIG = 'configs/oasis/oasis_synthscenes-source.py'
+# the class count written explicitly (21 source channels): no data is needed to build the model
 TINY = {'model.generator.base_channels': 4, 'model.generator.spade_hidden': 8,
-        'model.generator.z_dim': 4, 'model.discriminator.base_channels': 2}
+        'model.generator.z_dim': 4, 'model.discriminator.base_channels': 2,
+        'model.data_preprocessor.num_classes': 21}
 
 
 def test_label_to_onehot_ignore_and_errors():
