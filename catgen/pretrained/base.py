@@ -42,6 +42,15 @@ def file_or_text(value):
     return str(value)
 
 
+
+def module_device(module):
+    """The device of ``module``'s first parameter (or buffer); CPU for a module without any."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device('cpu')
+
 class FrozenPretrained(nn.Module):
     """Base class: eval mode forever, no gradients, a content-hash cache key.
 
@@ -70,11 +79,7 @@ class FrozenPretrained(nn.Module):
 
     @property
     def device(self):
-        for t in self.parameters():
-            return t.device
-        for t in self.buffers():
-            return t.device
-        return torch.device('cpu')
+        return module_device(self)
 
     # ------------------------------------------------------------------ keys
     @classmethod

@@ -68,11 +68,8 @@ class BaseFeatureExtractor(nn.Module):
 
     @property
     def device(self):
-        for t in self.parameters():
-            return t.device
-        for t in self.buffers():
-            return t.device
-        return torch.device('cpu')
+        from catgen.pretrained.base import module_device
+        return module_device(self)
 
     def train(self, mode=True):
         """Feature extractors stay in eval mode (BatchNorm statistics, no dropout)."""
