@@ -23,6 +23,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPP
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
@@ -78,6 +79,7 @@ METRICS = _child('metric', MMENGINE_METRICS, 'catgen.evaluation', 'catgen.affini
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, 'catgen.evaluation')
 HOOKS = _child('hook', MMENGINE_HOOKS, 'catgen.engine')
 LOOPS = _child('loop', MMENGINE_LOOPS, 'catgen.engine')
+RUNNERS = _child('runner', MMENGINE_RUNNERS, 'catgen.engine')
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, 'catgen.engine')
 OPTIM_WRAPPERS = _child('optim wrapper', MMENGINE_OPTIM_WRAPPERS, 'catgen.engine')
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',

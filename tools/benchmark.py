@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from mmengine.config import DictAction  # noqa: E402
+from catgen.utils.cfg_options_action import CfgOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,7 +27,7 @@ def parse_args(argv=None):
                         help='write the table and plots from the finished runs, run nothing')
     parser.add_argument('--keep-going', action='store_true',
                         help='go on with the next run when one fails (the report names it)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override benchmark config entries, e.g. iters=50 seeds=[0,1]')
     return parser.parse_args(argv)
 

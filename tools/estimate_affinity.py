@@ -34,7 +34,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from mmengine.config import DictAction  # noqa: E402
+from catgen.utils.cfg_options_action import CfgOptionsAction  # noqa: E402
 
 SHORT_NAMES = {
     'text': 'TextAffinity',
@@ -68,7 +68,7 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/affinity', help='output folder')
     p.add_argument('--name', default='affinity', help='file stem of the outputs')
     p.add_argument('--top', type=int, default=3, help='source classes printed per target class')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                    help='override config entries, e.g. affinity_estimator.temperature=2')
     return p.parse_args(argv)
 

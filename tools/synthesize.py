@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
+from catgen.utils.cfg_options_action import CfgOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=None,
                    help='PyTorch threads (default: the cores available to this process)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                    help='override config entries, e.g. model.generator.z_dim=16')
     return p.parse_args(argv)
 

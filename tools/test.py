@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from mmengine.config import DictAction  # noqa: E402
+from catgen.utils.cfg_options_action import CfgOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -17,7 +17,7 @@ def parse_args(argv=None):
                                            'the untrained model as built (a floor)')
     parser.add_argument('--work-dir', help='where to write logs and metrics')
     parser.add_argument('--out', help='metrics JSON path (default: <work_dir>/metrics.json)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={})
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--threads', type=int, default=None,
                         help='PyTorch threads (default: the cores available to this process)')

@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from mmengine.config import DictAction  # noqa: E402
+from catgen.utils.cfg_options_action import CfgOptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -29,7 +29,7 @@ def parse_args(argv=None):
                    'work_dir, else work_dirs/segmenters/<config name>)')
     p.add_argument('--resume', nargs='?', const='auto',
                    help='resume from the latest checkpoint in the work dir, or from the given one')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                    help='override config entries, e.g. train_cfg.max_iters=100')
     return p.parse_args(argv)
 

@@ -25,7 +25,7 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
         dict of metric name -> value.
     """
     from mmengine.dist import is_main_process
-    from mmengine.runner import Runner
+    from catgen.engine.runner import build_runner
 
     from catgen.apis.inference import load_inference_config, load_trained_weights
     from catgen.engine.distributed import setup_distributed
@@ -37,6 +37,9 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
     random_weights = checkpoint == 'random'
     if random_weights:
         checkpoint = None
+    if checkpoint is not None:
+        from catgen.model_zoo.zoo import resolve_checkpoint
+        checkpoint = resolve_checkpoint(checkpoint)  # zoo://NAME: its file, checksum verified
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass the path '
                                 'of a .pth written by tools/train.py (or "none").')
@@ -49,7 +52,7 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
     if cfg.model.get('transfer'):  # a training-free strategy: it writes its files (affinity)
         add_transfer_hook(cfg)
     setup_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if checkpoint is not None:
         load_trained_weights(runner.model, checkpoint)
         runner.logger.info(f'loaded weights from {checkpoint}')

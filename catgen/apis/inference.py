@@ -38,6 +38,19 @@ def load_inference_config(config, cfg_options=None, has_checkpoint=True, random_
     return config
 
 
+def with_generator_from_ema(model, state):
+    """A slim (model-zoo) checkpoint keeps only the EMA generator: its weights are the
+    generator's too (inference uses the EMA generator). Other state dicts are returned as is."""
+    ema = 'generator_ema.module.'
+    if getattr(model, 'generator_ema', None) is None or any(k.startswith('generator.')
+                                                            for k in state):
+        return state
+    state = dict(state)
+    state.update({'generator.' + k[len(ema):]: v for k, v in list(state.items())
+                  if k.startswith(ema)})
+    return state
+
+
 def load_trained_weights(model, checkpoint):
     """Load a training checkpoint's weights into an inference model, strictly.
 
@@ -48,13 +61,16 @@ def load_trained_weights(model, checkpoint):
 
     Args:
         model: the synthesizer (unwrapped from DDP inside).
-        checkpoint: path of a checkpoint written by tools/train.py.
+        checkpoint: path of a checkpoint written by tools/train.py, or ``zoo://NAME`` (a slim
+            model-zoo checkpoint: its EMA generator is loaded as the generator too).
 
     Returns:
         the checkpoint's ``meta`` dict.
     """
     from catgen.models.synthesizers.base_synthesizer import unwrap
     from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
+    from catgen.model_zoo.zoo import resolve_checkpoint
+    checkpoint = resolve_checkpoint(checkpoint)  # zoo://NAME: its file, checksum verified
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist; pass a .pth written '
                                 'by tools/train.py (work_dirs/<config name>/iter_*.pth).')
@@ -65,6 +81,7 @@ def load_trained_weights(model, checkpoint):
     if getattr(model, 'discriminator', None) is None:
         skip.append('discriminator.')
     state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in skip)}
+    state = with_generator_from_ema(model, state)
     load_state_dict_checked(model, state, strict=True, source=checkpoint)
     meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     return meta or {}

@@ -52,7 +52,6 @@ class SynthScenesDataset(BaseSISDataset):
         classes, palette, section = read_classes_json(
             Path(self._root) / 'classes.json', section=domain, layout_error=self._missing)
         meta = shifted_metainfo(classes, palette)
-        meta['domain'] = domain
         for key in ('kinds', 'affinity'):
             if key in section:
                 meta[key] = section[key]
@@ -68,6 +67,9 @@ class SynthScenesDataset(BaseSISDataset):
                              seg_map_path=f'{domain}/annotations/{split}'),
             img_suffix='.png', seg_map_suffix='.png', num_shots=num_shots,
             subset_seed=subset_seed, subset_file=subset_file, metainfo=meta, **kwargs)
+        # set after MMEngine's metainfo parsing, which takes every string value for the path of
+        # a meta file and warns "source is not a meta file" when it is not one
+        self._metainfo['domain'] = domain
 
     def expected_layout(self):
         return (f'{self._root}/\n'

@@ -39,7 +39,8 @@ def check_source_checkpoint(strategy):
         raise ValueError(f'{name} needs model.transfer.source_checkpoint=<path of the source '
                          'model checkpoint>, e.g. work_dirs/oasis_synthscenes-source/iter_1000.pth '
                          '(train the source model with tools/train.py first).')
-    if not osp.isfile(path):
+    from catgen.model_zoo.zoo import resolve_checkpoint
+    if not osp.isfile(resolve_checkpoint(path)):  # zoo://NAME: its file, checksum verified
         raise FileNotFoundError(missing_source_message(name, path))
 
 

@@ -142,7 +142,8 @@ class CAT(TransferStrategy):
             raise ValueError(f'{name} needs model.transfer.source_checkpoint=<path of the source '
                              'model checkpoint>.')
         problems = []
-        if not osp.isfile(self.source_checkpoint):
+        from catgen.model_zoo.zoo import resolve_checkpoint
+        if not osp.isfile(resolve_checkpoint(self.source_checkpoint)):
             problems.append(missing_source_message(name, self.source_checkpoint))
         if self.target_dataset_cfg is not None and self._target_dataset is None:
             try:

@@ -83,11 +83,12 @@ class FileRef:
     ``{'file_sha256': <content hash>}`` (see :func:`file_sha256`).
 
     Args:
-        path: str | Path of a file or folder.
+        path: str | Path of a file or folder, or ``zoo://NAME`` (the model-zoo file, verified).
     """
 
     def __init__(self, path):
-        self.path = Path(path)
+        from catgen.model_zoo.zoo import resolve_checkpoint
+        self.path = Path(resolve_checkpoint(path))
 
     def __repr__(self):
         return f'FileRef({str(self.path)!r})'

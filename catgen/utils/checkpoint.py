@@ -124,7 +124,7 @@ def safe_load(path, map_location='cpu'):
     """Load a checkpoint with ``torch.load(weights_only=True)`` and catgen's allowlist.
 
     Args:
-        path: str | Path of a ``.pth`` file.
+        path: str | Path of a ``.pth`` file, or ``zoo://NAME`` (a verified model-zoo file).
         map_location: as :func:`torch.load`; ``'cpu'`` by default.
 
     Returns:
@@ -137,7 +137,9 @@ def safe_load(path, map_location='cpu'):
         CorruptCheckpointError: the file is truncated, empty, corrupt or not a torch file.
     """
     import torch
-    path = Path(path)
+
+    from catgen.model_zoo.zoo import resolve_checkpoint
+    path = Path(resolve_checkpoint(path))
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint file not found: {path}. Put the checkpoint there '
                                 f'or pass the path of an existing file.')

@@ -6,11 +6,13 @@ Temporary files are named ``.<stem>.tmp-<pid><suffix>`` beside the target; a kil
 behind, which :func:`remove_stale_temporaries` deletes once its process is gone.
 """
 import contextlib
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
-__all__ = ['atomic_write', 'write_text_atomic', 'write_bytes_atomic', 'temporary_path',
+__all__ = ['DiskFullError', 'atomic_write', 'write_text_atomic', 'write_bytes_atomic', 'temporary_path',
            'is_temporary', 'remove_stale_temporaries']
 
 # .<stem>.tmp-<pid><suffix>: what temporary_path() makes
@@ -52,6 +54,36 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
+class DiskFullError(OSError):
+    """Writing a file failed because its file system is full (or over quota)."""
+
+
+# torch.save reports a full disk as a RuntimeError ("PytorchStreamWriter failed writing file
+# data/0: file write failed"), not as an OSError
+_WRITE_FAILED = re.compile(r'file write failed|No space left|Disk quota exceeded',
+                           flags=re.IGNORECASE)
+
+
+def _is_disk_full(err):
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(err, RuntimeError) and _WRITE_FAILED.search(str(err)) is not None
+
+
+def _disk_full_error(path, err):
+    try:
+        free = f'{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there now'
+    except OSError:
+        free = 'free space unknown'
+    return DiskFullError(
+        errno.ENOSPC,
+        f'No space left to write {path} ({free}; {type(err).__name__}: '
+        f'{" ".join(str(err).split())[:160]}). The previous {path.name}, if any, is unchanged and '
+        f'no partial file was left. What to do: free space on that disk (old work_dirs/ '
+        f'checkpoints are the usual culprits: max_keep_ckpts keeps fewer) or write elsewhere '
+        f'(--work-dir / --out), then rerun (training: --resume).', str(path))
+
+
 @contextlib.contextmanager
 def atomic_write(path, fsync=False):
     """Yield a temporary path beside ``path``; ``os.replace`` it onto ``path`` on success.
@@ -70,6 +102,8 @@ def atomic_write(path, fsync=False):
     Raises:
         FileNotFoundError: the block wrote nothing at the temporary path (e.g. a library
             appended its own suffix); ``path`` is left as it was.
+        DiskFullError: the disk (or quota) is full; the message names ``path`` and the free
+            space, and ``path`` is left as it was.
 
     Example::
 
@@ -80,16 +114,26 @@ def atomic_write(path, fsync=False):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except (OSError, RuntimeError) as err:
+            if _is_disk_full(err):
+                raise _disk_full_error(path, err) from err
+            raise
         if not tmp.is_file():
             raise FileNotFoundError(
                 f'atomic_write({str(path)!r}): nothing was written to the temporary file {tmp}, '
                 f'so {path} was left as it was. Write to exactly the path the context manager '
                 f'yields (numpy.savez, for one, appends ".npz" to a name without that suffix).')
-        if fsync:
-            with open(tmp, 'rb') as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            if fsync:
+                with open(tmp, 'rb') as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            if _is_disk_full(err):
+                raise _disk_full_error(path, err) from err
+            raise
         if fsync:
             _fsync_dir(path.parent)
     finally:

@@ -129,7 +129,8 @@ def init_mmseg_model(config, checkpoint, device='cpu', cfg_options=None, strict=
     Raises:
         FileNotFoundError: the checkpoint (or config file) does not exist; says where to put it.
     """
-    checkpoint = Path(checkpoint)
+    from catgen.model_zoo.zoo import resolve_checkpoint
+    checkpoint = Path(resolve_checkpoint(checkpoint))
     if not checkpoint.is_file():
         raise FileNotFoundError(
             f'mmsegmentation checkpoint not found: {checkpoint}. Nothing can be downloaded on '

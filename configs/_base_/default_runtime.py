@@ -1,4 +1,7 @@
 default_scope = 'catgen'
+# MMEngine's Runner; the console shows a config summary, progress and metrics, the log file
+# everything (catgen/engine/runner.py)
+runner_type = 'CatgenRunner'
 
 env_cfg = dict(
     cudnn_benchmark=False,

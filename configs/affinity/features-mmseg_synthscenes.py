@@ -10,7 +10,7 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='FeatureAffinity',
     backbone=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source.py',
-                  checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth',
+                  checkpoint='zoo://fcn_synthscenes-source',
                   feature_index=-1),
     source_dataset=source_dataset,
     target_dataset=target_dataset,

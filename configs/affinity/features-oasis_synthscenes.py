@@ -12,7 +12,7 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='FeatureAffinity',
     backbone=dict(type='oasis_discriminator', config='configs/oasis/oasis_synthscenes-source.py',
-                  checkpoint='work_dirs/oasis_synthscenes-source/iter_1000.pth',
+                  checkpoint='zoo://oasis_synthscenes-source',
                   layers=('body_up.5',)),
     source_dataset=source_dataset,
     target_dataset=target_dataset,

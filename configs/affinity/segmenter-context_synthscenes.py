@@ -6,4 +6,4 @@
 _base_ = ['./segmenter_synthscenes.py']
 affinity_estimator = dict(
     segmenter=dict(config='configs/segmenters/fcn_synthscenes-source.py',
-                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth'))
+                   checkpoint='zoo://fcn_synthscenes-source'))

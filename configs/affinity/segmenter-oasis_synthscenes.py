@@ -8,5 +8,5 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='SegmenterAffinity',
     segmenter=dict(type='oasis_discriminator', config='configs/oasis/oasis_synthscenes-source.py',
-                   checkpoint='work_dirs/oasis_synthscenes-source/iter_1000.pth'),
+                   checkpoint='zoo://oasis_synthscenes-source'),
     dataset=target_dataset)

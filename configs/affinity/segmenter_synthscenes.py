@@ -11,6 +11,6 @@ target_dataset = dict(type='SynthScenesDataset', data_root=synthscenes, domain='
 affinity_estimator = dict(
     type='SegmenterAffinity',
     segmenter=dict(type='mmseg', config='configs/segmenters/fcn_synthscenes-source-local.py',
-                   checkpoint='work_dirs/segmenters/fcn_synthscenes-source-local/iter_2000.pth'),
+                   checkpoint='zoo://fcn_synthscenes-source-local'),
     dataset=target_dataset,
     min_confidence=0.0)

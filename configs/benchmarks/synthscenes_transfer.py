@@ -32,7 +32,7 @@ iters = 200
 num_eval_samples = 1
 options = dict(train_dataloader=dict(num_workers=0))
 target_segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
-                        checkpoint='work_dirs/segmenters/fcn_synthscenes-target/iter_2000.pth')
+                        checkpoint='zoo://fcn_synthscenes-target')
 # FID/KID in the feature space of the target segmenter (no Inception weights offline): reported
 # as fid_seg-fcn_synthscenes-target / kid_seg-..., NOT comparable with the standard FID.
 seg_features = dict(type='SegmenterFeatureExtractor', **target_segmenter)

@@ -6,7 +6,7 @@
 # checkpoints/ and set model.transfer.perceptual=dict(type='VGGPerceptualLoss',
 # weights_path='checkpoints/vgg19-dcbb9e9d.pth', weight=1.0). Adam lr 0.03 for G's parameters.
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
-source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
+source_checkpoint = 'zoo://oasis_synthscenes-source'
 model = dict(generator=dict(norm_affine=True),  # BSA's sites: scale 1 / shift 0 after each norm
              transfer=dict(type='BSA', source_checkpoint=source_checkpoint,
                            num_latents={{_base_.num_shots}}, l1_weight=1.0, perceptual=None,

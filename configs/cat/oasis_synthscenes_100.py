@@ -8,7 +8,7 @@
 # are the training set's (model.transfer.target_dataset, filled in by the tools).
 # Oracle variant with the true matrix: oasis_synthscenes-oracle_100.py.
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
-source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
+source_checkpoint = 'zoo://oasis_synthscenes-source'
 data_root = 'data/synthscenes'
 num_shots = 100
 source_num_classes = 21  # the source generator's channels (20 classes + don't care)

@@ -3,5 +3,5 @@
 # (same label maps and noise for the frozen source copy and the adapted generator). The
 # anchor/patch-level discriminator scheme is omitted (OASIS's D is already per-pixel).
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
-source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
+source_checkpoint = 'zoo://oasis_synthscenes-source'
 model = dict(transfer=dict(type='CDC', source_checkpoint=source_checkpoint, weight=1000.0))

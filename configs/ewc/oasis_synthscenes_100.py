@@ -4,7 +4,7 @@
 # discriminator on source-generated images from random blocky source label maps), estimated at
 # start-up from 16 batches of 4 and normalised to mean 1 (docs/transfer.md).
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
-source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
+source_checkpoint = 'zoo://oasis_synthscenes-source'
 model = dict(transfer=dict(type='EWC', source_checkpoint=source_checkpoint, weight=1.0,
                            num_fisher_samples=16, fisher_batch_size=4, log_likelihood='real',
                            fisher_normalization='mean'))

@@ -18,7 +18,19 @@ model = dict(
 train_dataloader = dict(batch_size=8)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=500)
 val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+# tools/test.py: the quality recorded in the model zoo (docs/model_zoo.md), on the 200 source val
+# label maps: mIoU of the samples by the source segmenter (real val images: segment_real), FID in
+# that segmenter's feature space (not the standard FID: no Inception weights offline) and the
+# per-class colour distance.
+test_cfg = dict(type='GenTestLoop')
+source_segmenter = dict(config='configs/segmenters/fcn_synthscenes-source.py',
+                        checkpoint='zoo://fcn_synthscenes-source')
+test_evaluator = [
+    dict(type='SegmentationMIoU', **source_segmenter, label_offset=1, segment_real=True),
+    dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
+                                            **source_segmenter)),
+    dict(type='ClassColorDistance'),
+]
 default_hooks = dict(checkpoint=dict(interval=500), logger=dict(interval=50))
 custom_hooks = [dict(type='SampleGridHook', interval=250, num_samples=8, num_noises=2),
                 dict(type='SaveSubsetIdsHook')]

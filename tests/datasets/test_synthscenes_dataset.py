@@ -111,3 +111,22 @@ def test_bad_domain_and_missing_section(root):
     (root / 'classes.json').write_text(json.dumps(data))
     with pytest.raises(ValueError, match='no "target" section'):
         SynthScenesDataset(str(root), domain='target')
+
+
+def test_no_meta_file_warning(root, capsys):
+    """MMEngine takes string metainfo values for meta-file paths; 'domain' must not trip it."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('synthscenes_meta_test', log_level='WARNING')
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        ds = SynthScenesDataset(str(root), domain='target', split='train', serialize_data=False)
+    finally:
+        logger.removeHandler(handler)
+    assert ds.metainfo['domain'] == 'target'
+    assert not [r for r in records if 'meta file' in r]
+    assert 'meta file' not in capsys.readouterr().out

@@ -44,6 +44,24 @@ def trained(tiny_synthscenes, tmp_path):
     return work
 
 
+def test_console_shows_a_summary_and_the_log_file_has_everything(tiny_synthscenes, tmp_path,
+                                                                 capsys):
+    work = tmp_path / 'work'
+    train([CONFIG, '--work-dir', str(work), '--cfg-options', *options(tiny_synthscenes, work)])
+    console = capsys.readouterr().out
+    log = next(work.glob('*/*.log')).read_text()
+    for long_record in ('Hooks will be executed', 'Config:', 'System environment',
+                        'is not a meta file', 'FileClient'):
+        assert long_record not in console, long_record
+    for record in ('Hooks will be executed', 'Config:', 'System environment'):
+        assert record in log, record
+    assert 'config configs/oasis/oasis_synthscenes-source.py' in console
+    assert 'model OASISSynthesizer, generator OASISGenerator' in console
+    assert 'train data SynthScenesDataset source train' in console
+    assert 'full config, environment and hook order: ' in console
+    assert 'Iter(train) [2/2]' in console and 'color/mean_dist' in console
+
+
 def test_train_writes_checkpoint_grid_ids_and_resumes(trained, tiny_synthscenes):
     work = trained
     ckpt = work / 'iter_2.pth'
@@ -84,7 +102,11 @@ def test_test_tool_writes_metrics_and_synthesize_tool_writes_images(trained, tin
                                                                      tmp_path):
     ckpt = str(trained / 'iter_2.pth')
     opts = options(tiny_synthscenes, trained)
-    metrics = test_tool.main([CONFIG, ckpt, '--work-dir', str(tmp_path / 'test'),
+    # the config's test evaluator scores with the zoo's source segmenter; the tiny data set
+    # needs only the colour distance
+    config = tmp_path / 'tiny_test.py'
+    config.write_text(f"_base_ = ['{CONFIG}']\ntest_evaluator = [dict(type='ClassColorDistance')]\n")
+    metrics = test_tool.main([str(config), ckpt, '--work-dir', str(tmp_path / 'test'),
                               '--cfg-options', *opts])
     written = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     assert set(written) == set(metrics) and 'color/mean_dist' in written

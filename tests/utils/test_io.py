@@ -1,12 +1,14 @@
 """catgen.utils.io: atomic writes leave the old file or the complete new one, never a part."""
+import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from catgen.utils.io import (atomic_write, is_temporary, remove_stale_temporaries,
+from catgen.utils.io import (DiskFullError, atomic_write, is_temporary, remove_stale_temporaries,
                              temporary_path, write_bytes_atomic, write_text_atomic)
 
 
@@ -70,3 +72,24 @@ def test_remove_stale_temporaries_keeps_files_of_running_processes(tmp_path):
     assert stale_png.exists() and mine.exists() and final.exists()
     assert remove_stale_temporaries(tmp_path) == [stale_png]
     assert remove_stale_temporaries(tmp_path / 'missing') == []
+
+
+@pytest.mark.parametrize('error', [
+    OSError(errno.ENOSPC, 'No space left on device'),
+    RuntimeError('[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed '
+                 'writing file data/3: file write failed')])
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, error):
+    target = tmp_path / 'run' / 'iter_100.pth'
+    target.parent.mkdir()
+    target.write_bytes(b'old')
+    with pytest.raises(DiskFullError, match=r'No space left to write .*iter_100\.pth') as info:
+        with atomic_write(target) as tmp:
+            Path(tmp).write_bytes(b'part')
+            raise error
+    assert info.value.errno == errno.ENOSPC and 'MiB free there now' in str(info.value)
+    assert target.read_bytes() == b'old'
+    assert [p.name for p in target.parent.iterdir()] == ['iter_100.pth']
+    # other errors pass through unchanged
+    with pytest.raises(RuntimeError, match='^CUDA error$'):
+        with atomic_write(target):
+            raise RuntimeError('CUDA error')

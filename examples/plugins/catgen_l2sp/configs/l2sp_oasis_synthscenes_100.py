@@ -6,5 +6,5 @@
 #   python tools/train.py examples/plugins/catgen_l2sp/configs/l2sp_oasis_synthscenes_100.py
 _base_ = ['../../../../configs/_base_/schedules/transfer_synthscenes.py']
 custom_imports = dict(imports=['catgen_l2sp'], allow_failed_imports=False)
-source_checkpoint = 'work_dirs/oasis_synthscenes-source/iter_1000.pth'
+source_checkpoint = 'zoo://oasis_synthscenes-source'
 model = dict(transfer=dict(type='L2SP', source_checkpoint=source_checkpoint, alpha=0.01))
