@@ -16,6 +16,8 @@ setup(
     long_description=Path(__file__).parent.joinpath('README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['catgen', 'catgen.*']),
+    # the model zoo ships inside the package (docs/model_zoo.md)
+    package_data={'catgen.model_zoo': ['zoo.json', 'weights/*.pth']},
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
     extras_require={

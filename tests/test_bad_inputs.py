@@ -476,6 +476,47 @@ def checkpoint_malicious_pickle(ctx):
                   'allowlist was run', 'What to do', 'Never load it with weights_only=False']
 
 
+@case(Exception)  # UnsafeCheckpointError, an UnpicklingError
+def resume_from_malicious_checkpoint(ctx):
+    import pickle
+
+    from catgen.utils.checkpoint import UnsafeCheckpointError
+    path, marker = ctx.tmp / 'evil.pth', ctx.tmp / 'PWNED'
+    torch.save({'state_dict': {}, 'meta': _Payload(marker)}, path)
+    argv = ctx.train_argv() + ['--resume', str(path)]
+
+    def call():
+        try:
+            _tool('train').main(argv)
+        finally:
+            assert not marker.exists(), 'the payload ran'
+    ctx.check_type = (UnsafeCheckpointError, pickle.UnpicklingError)
+    return call, [f"Refused to load checkpoint '{path}'", 'posix.system',
+                  'Never load it with weights_only=False']
+
+
+@case(KeyError)
+def zoo_name_unknown(ctx):
+    argv = [SOURCE_CONFIG, 'zoo://oasis_synthscenes-sourse', *ctx.options()]
+    return (lambda: _tool('test').main(argv),
+            ["No model 'oasis_synthscenes-sourse' in catgen's model zoo", 'the zoo has:',
+             'docs/model_zoo.md'])
+
+
+@case(RuntimeError)
+def zoo_file_modified(ctx):
+    from catgen.model_zoo import zoo
+    weights, manifest = ctx.tmp / 'weights', ctx.tmp / 'zoo.json'
+    weights.mkdir()
+    (weights / 'tiny.pth').write_bytes(b'not the file that was exported')
+    manifest.write_text(json.dumps({'models': {'tiny': {'file': 'tiny.pth', 'sha256': '0' * 64}}}))
+    ctx.check_type = zoo.ZooChecksumError
+    return (lambda: zoo.resolve_checkpoint('zoo://tiny', zoo_dir=str(weights),
+                                           manifest=str(manifest)),
+            ['zoo://tiny', 'the manifest', 'expects ' + '0' * 64, 'refuses to load it',
+             'git checkout --'])
+
+
 @case(RuntimeError)
 def checkpoint_truncated(ctx):
     from catgen.utils.checkpoint import CorruptCheckpointError, safe_load

@@ -25,10 +25,10 @@ def evaluate(config, checkpoint, work_dir=None, out=None, cfg_options=None, laun
         dict of metric name -> value.
     """
     from mmengine.dist import is_main_process
-    from catgen.engine.runner import build_runner
 
     from catgen.apis.inference import load_inference_config, load_trained_weights
     from catgen.engine.distributed import setup_distributed
+    from catgen.engine.runner import build_runner
     from catgen.utils.config import add_transfer_hook, load_config
     from catgen.utils.io import write_text_atomic
     from catgen.utils.setup_env import setup_env

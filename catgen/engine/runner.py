@@ -22,7 +22,8 @@ class FileOnlyFilter(logging.Filter):
     #: beginnings of messages that are for the log file only
     PREFIXES = ('Config:', 'Hooks will be executed', 'Distributed training is not used',
                 '"FileClient" will be deprecated', '"HardDiskBackend" is the alias',
-                '`save_param_scheduler` is True', 'The prefix is not set in metric class')
+                '`save_param_scheduler` is True', '`resume_param_scheduler` is True',
+                'The prefix is not set in metric class')
 
     def filter(self, record):
         message = record.getMessage().lstrip('\n-')

@@ -7,7 +7,8 @@ from catgen.utils.io import atomic_write
 from .colorize import colorize_label
 
 
-def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2):
+def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2, row_names=None,
+                     scale=1):
     """Arrange samples in a grid, one column per sample, rows: label map, generated(s), real.
 
     Args:
@@ -17,9 +18,12 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2):
         reals: optional uint8 array[N, 3, H, W].
         palette: uint8 array[C, 3] for the label maps.
         pad: white pixels between tiles.
+        row_names: optional list of one title per row (label, each generated row, real), drawn
+            in a white margin on the left.
+        scale: integer upscaling of every tile (nearest neighbour), for small images.
 
     Returns:
-        np.uint8[rows * (H + pad) + pad, N * (W + pad) + pad, 3]
+        np.uint8[rows * (H + pad) + pad, N * (W + pad) + pad (+ margin), 3], H and W scaled
     """
     labels = np.asarray(labels)
     fakes = np.asarray(fakes)
@@ -32,10 +36,29 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2):
     if reals is not None:
         rows.append([r.transpose(1, 2, 0) for r in np.asarray(reals)])
     grid = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    if scale > 1:
+        rows = [[t.repeat(scale, 0).repeat(scale, 1) for t in row] for row in rows]
+        h, w = h * scale, w * scale
+    margin = 0
+    if row_names is not None:
+        if len(row_names) != len(rows):
+            raise ValueError(f'row_names has {len(row_names)} titles for {len(rows)} rows '
+                             f'(label, {len(rows) - 1 - (reals is not None)} generated'
+                             f'{", real" if reals is not None else ""}).')
+        margin = 7 * max(len(str(t)) for t in row_names) + 2 * pad
+    grid = np.full((len(rows) * (h + pad) + pad, margin + n * (w + pad) + pad, 3), 255,
+                   dtype=np.uint8)
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
-            y, x = pad + r * (h + pad), pad + c * (w + pad)
+            y, x = pad + r * (h + pad), margin + pad + c * (w + pad)
             grid[y:y + h, x:x + w] = tile
+    if row_names is not None:
+        from PIL import ImageDraw
+        image = Image.fromarray(grid)
+        draw = ImageDraw.Draw(image)
+        for r, title in enumerate(row_names):
+            draw.text((pad, pad + r * (h + pad) + h // 2 - 5), str(title), fill=(0, 0, 0))
+        grid = np.asarray(image).copy()
     return grid
 
 

@@ -24,6 +24,18 @@ transfer_iters = 200
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=transfer_iters, val_interval=transfer_iters)
 val_cfg = dict(type='GenValLoop')  # metrics' prepare() first: cached real FID/KID features
 test_cfg = dict(type='GenTestLoop')
+# tools/test.py on a run: on the 500 target val label maps, mIoU of the generated images by the
+# target segmenter of the model zoo (real val images: 98.8), FID in that segmenter's feature space
+# (not the standard FID: no Inception weights offline) and the per-class colour distance.
+# Training validates with the colour distance only (val_evaluator, cheap).
+target_segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
+                        checkpoint='zoo://fcn_synthscenes-target')
+test_evaluator = [
+    dict(type='SegmentationMIoU', **target_segmenter, label_offset=1, per_class=False),
+    dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
+                                            **target_segmenter)),
+    dict(type='ClassColorDistance'),
+]
 default_hooks = dict(checkpoint=dict(interval=transfer_iters, max_keep_ckpts=1),
                      logger=dict(interval=20))
 custom_hooks = [dict(type='SampleGridHook', interval=100, num_samples=8, num_noises=2),
