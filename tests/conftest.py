@@ -80,6 +80,7 @@ def tiny_oasis_options(data_root, work_dir, max_iters=2, checkpoint_interval=2):
         'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': max_iters,
         'default_hooks.checkpoint.interval': checkpoint_interval,
         'default_hooks.logger.interval': 1,
+        'default_hooks.ema_norm_stats.num_batches': 2,
         'custom_hooks': [dict(type='SampleGridHook', interval=checkpoint_interval, num_samples=3),
                          dict(type='SaveSubsetIdsHook')],
         'randomness': dict(seed=0, deterministic=True),

@@ -146,9 +146,10 @@ def export_zoo_checkpoint(checkpoint, name, zoo_dir=None, manifest=None, info=No
                     'meta': keep}, tmp)
     entry = dict(info or {})
     entry.update(file=file, sha256=file_sha256(out), bytes=osp.getsize(out),
-                 parameters=int(sum(v.numel() for v in state.values()
+                 float_values=int(sum(v.numel() for v in state.values()
                                     if getattr(v, 'is_floating_point', lambda: False)())),
-                 exported_from=osp.basename(checkpoint), iter=meta.get('iter'))
+                 iter=meta.get('iter'))
+    entry.setdefault('exported_from', osp.basename(checkpoint))
     data = load_manifest(manifest)
     data.setdefault('models', {})[name] = entry
     data['models'] = dict(sorted(data['models'].items()))

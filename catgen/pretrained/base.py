@@ -25,10 +25,11 @@ __all__ = ['FrozenPretrained', 'check_file', 'file_or_text']
 
 def check_file(path, what, hint):
     """``Path(path)`` if it is a file, else a :class:`FileNotFoundError` naming the file, what it
-    is and what to do (``hint``)."""
+    is and what to do (``hint``). ``zoo://NAME`` is the model-zoo file (checksum verified)."""
     if path is None:
         raise FileNotFoundError(f'No {what} given (None). {hint}')
-    p = Path(path).expanduser()
+    from catgen.model_zoo.zoo import resolve_checkpoint
+    p = Path(resolve_checkpoint(path)).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f'{what} not found: {p}. {hint}')
     return p

@@ -76,8 +76,8 @@ class MMSegSegmenter(FrozenPretrained):
         if config is None or checkpoint is None:
             raise ValueError("An mmseg segmenter needs config=<mmseg config file> and "
                              "checkpoint=<.pth trained with it>, e.g. configs/segmenters/"
-                             "fcn_synthscenes-source.py and work_dirs/segmenters/"
-                             "fcn_synthscenes-source/iter_2000.pth (tools/train_segmenter.py).")
+                             "fcn_synthscenes-source.py and zoo://fcn_synthscenes-source (the "
+                             "model zoo; or a .pth from tools/train_segmenter.py).")
         check_file(checkpoint, 'mmseg segmenter checkpoint',
                    f'Train it with python tools/train_segmenter.py {config} (it writes to '
                    f'work_dirs/segmenters/), or pass the path of an existing .pth.')

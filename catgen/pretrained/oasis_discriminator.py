@@ -116,8 +116,8 @@ class OASISDiscriminatorSegmenter(FrozenPretrained):
         if config is None or checkpoint is None:
             raise ValueError("The OASIS discriminator needs config=<synthesizer config, e.g. "
                              "configs/oasis/oasis_synthscenes-source.py> and checkpoint=<catgen "
-                             "checkpoint with discriminator.* weights, e.g. work_dirs/"
-                             "oasis_synthscenes-source/iter_1000.pth>.")
+                             "checkpoint with discriminator.* weights, e.g. "
+                             "zoo://oasis_synthscenes-source>.")
         check_file(checkpoint, 'OASIS checkpoint',
                    f'Train the source model with python tools/train.py {config}, or pass the '
                    f'path of an existing checkpoint.')

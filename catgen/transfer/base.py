@@ -37,8 +37,8 @@ def check_source_checkpoint(strategy):
     path = strategy.source_checkpoint
     if path is None:
         raise ValueError(f'{name} needs model.transfer.source_checkpoint=<path of the source '
-                         'model checkpoint>, e.g. work_dirs/oasis_synthscenes-source/iter_1000.pth '
-                         '(train the source model with tools/train.py first).')
+                         'model checkpoint>, e.g. zoo://oasis_synthscenes-source (the model zoo) or '
+                         'a work_dirs/<run>/iter_N.pth written by tools/train.py.')
     from catgen.model_zoo.zoo import resolve_checkpoint
     if not osp.isfile(resolve_checkpoint(path)):  # zoo://NAME: its file, checksum verified
         raise FileNotFoundError(missing_source_message(name, path))
@@ -70,7 +70,7 @@ class TransferStrategy(nn.Module):
 
     Args:
         source_checkpoint: path of the source synthesizer's checkpoint (catgen format, e.g.
-            ``work_dirs/oasis_synthscenes-source/iter_1000.pth``); None starts from the built
+            ``zoo://oasis_synthscenes-source`` or ``work_dirs/<run>/iter_N.pth``); None starts from the built
             (random) weights.
         source_generator_prefix: checkpoint prefix the source generator weights are read from;
             the EMA generator (``generator_ema.module.``) is the one papers transfer. Falls back
@@ -119,8 +119,8 @@ class TransferStrategy(nn.Module):
             return self._source_state
         if self.source_checkpoint is None:
             raise ValueError(f'{type(self).__name__} needs source_checkpoint=<path of the source '
-                             'model checkpoint>, e.g. work_dirs/oasis_synthscenes-source/'
-                             'iter_1000.pth (train it with tools/train.py first).')
+                             'model checkpoint>, e.g. zoo://oasis_synthscenes-source (the model '
+                             'zoo) or a work_dirs/<run>/iter_N.pth written by tools/train.py.')
         check_source_checkpoint(self)
         what = f'source checkpoint {self.source_checkpoint}'
         state = read_state_dict(safe_load(self.source_checkpoint, map_location='cpu'), what=what)

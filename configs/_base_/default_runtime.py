@@ -19,6 +19,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # RNG states in checkpoints: --resume continues exactly as an uninterrupted run
     rng_state=dict(type='RNGStateHook'),
+    # the EMA generator's batch-norm statistics recomputed (50 train-mode batches, as the
+    # official OASIS) before every checkpoint, validation and sample grid; 0 turns it off
+    ema_norm_stats=dict(type='EMANormStatsHook', num_batches=50),
 )
 custom_hooks = [
     dict(type='SampleGridHook', interval=1000, num_samples=8),

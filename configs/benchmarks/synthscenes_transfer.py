@@ -3,10 +3,9 @@
 # configs/_base_/schedules/transfer_synthscenes.py), the same source model and the same evaluation
 # on the 500 target val label maps. About 60 min on 2 CPU cores (docs/benchmarks.md).
 #   python tools/benchmark.py configs/benchmarks/synthscenes_transfer.py
-# Needs: data/synthscenes (tools/prepare_synthscenes.py), the source OASIS
-# work_dirs/oasis_synthscenes-source/iter_1000.pth (configs/oasis/oasis_synthscenes-source.py) and
-# the target segmenter work_dirs/segmenters/fcn_synthscenes-target/iter_2000.pth
-# (tools/train_segmenter.py configs/segmenters/fcn_synthscenes-target.py).
+# Needs: data/synthscenes (tools/prepare_synthscenes.py); the source OASIS and the target
+# segmenter come from catgen's model zoo (zoo://oasis_synthscenes-source,
+# zoo://fcn_synthscenes-target; docs/model_zoo.md).
 work_dir = 'work_dirs/benchmarks/synthscenes_transfer'
 strategies = dict(
     scratch='configs/scratch/oasis_synthscenes_{shots}.py',

@@ -53,7 +53,7 @@ def test_export_keeps_ema_and_discriminator_and_records_the_checksum(tmp_zoo):
     n_params = sum(v.numel() for k, v in model.state_dict().items()
                    if k.startswith(('generator_ema.module.', 'discriminator.'))
                    and v.is_floating_point())
-    assert entry['parameters'] == n_params
+    assert entry['float_values'] == n_params
     assert zoo.resolve_checkpoint('zoo://tiny') == str(tmp_zoo / 'weights' / 'tiny.pth')
     assert zoo.resolve_checkpoint('work_dirs/x.pth') == 'work_dirs/x.pth'
     assert sorted(p.name for p in (tmp_zoo / 'weights').iterdir()) == ['tiny.pth']
@@ -92,3 +92,38 @@ def test_shipped_zoo_files_match_their_manifest():
     manifest = zoo.load_manifest()
     for name in manifest['models']:
         assert zoo.resolve_checkpoint(f'zoo://{name}').endswith(manifest['models'][name]['file'])
+
+
+def test_zoo_paths_work_where_pretrained_wrappers_and_caches_take_files(tmp_zoo):
+    from catgen.pretrained.base import check_file
+    from catgen.utils.cache import FileRef, canonical
+    trained_checkpoint(tmp_zoo / 'iter_7.pth')
+    zoo.export_zoo_checkpoint(str(tmp_zoo / 'iter_7.pth'), 'tiny')
+    file = tmp_zoo / 'weights' / 'tiny.pth'
+    assert check_file('zoo://tiny', 'checkpoint', '') == file
+    assert canonical(FileRef('zoo://tiny')) == {'file_sha256': zoo.file_sha256(file)}
+
+
+def test_export_tool_can_refresh_the_ema_statistics_first(tmp_zoo, tiny_oasis_cfg):
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location('catgen_tool_export',
+                                                  root / 'tools' / 'export_zoo_model.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = tmp_zoo / 'tiny.py'
+    tiny_oasis_cfg.dump(str(config))
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_oasis_cfg.model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {'iter': 3}}, tmp_zoo / 'iter_3.pth')
+    entry = tool.main([str(tmp_zoo / 'iter_3.pth'), 'tiny', '--config', str(config),
+                       '--command', 'train it', '--refresh-ema-batches', '2'])
+    assert entry['ema_norm_stats'] == 'recomputed on 2 training batches'
+    assert entry['exported_from'] == 'iter_3.pth' and entry['iter'] == 3
+    slim = torch.load(tmp_zoo / 'weights' / 'tiny.pth', weights_only=True)['state_dict']
+    before = model.state_dict()
+    stats = [k for k in slim if k.startswith('generator_ema.') and k.endswith('running_mean')]
+    assert stats and any(not torch.equal(slim[k], before[k]) for k in stats)
+    weights = [f'generator_ema.{k}' for k, _ in model.generator_ema.named_parameters()]
+    assert all(torch.equal(slim[k], before[k]) for k in weights)

@@ -39,9 +39,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 TARGET_S = 10.0
 SEGMENTERS = {
     'local': ('configs/segmenters/fcn_synthscenes-source-local.py',
-              'work_dirs/segmenters/fcn_synthscenes-source-local/iter_2000.pth'),
+              'zoo://fcn_synthscenes-source-local'),
     'context': ('configs/segmenters/fcn_synthscenes-source.py',
-                'work_dirs/segmenters/fcn_synthscenes-source/iter_2000.pth'),
+                'zoo://fcn_synthscenes-source'),
 }
 
 

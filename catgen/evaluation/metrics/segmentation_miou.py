@@ -47,7 +47,7 @@ Example (SynthScenes target)::
         dict(type='ClassColorDistance', num_classes=12),
         dict(type='SegmentationMIoU',
              config='configs/segmenters/fcn_synthscenes-target.py',
-             checkpoint='work_dirs/segmenters/fcn_synthscenes-target/iter_2000.pth',
+             checkpoint='zoo://fcn_synthscenes-target',
              label_offset=1, segment_real=True)]
 """
 import numpy as np
@@ -209,8 +209,8 @@ class SegmentationMIoU(BaseMetric):
                 raise ValueError(
                     'SegmentationMIoU needs a segmenter: config=<mmseg config file> and '
                     'checkpoint=<local .pth trained with it> (SynthScenes target: configs/'
-                    'segmenters/fcn_synthscenes-target.py and work_dirs/segmenters/'
-                    'fcn_synthscenes-target/iter_2000.pth, from tools/train_segmenter.py), or '
+                    'segmenters/fcn_synthscenes-target.py and zoo://fcn_synthscenes-target, '
+                    'the model zoo\'s, or a .pth from tools/train_segmenter.py), or '
                     'segmenter=<nn.Module / spec dict>.')
             segmenter = dict(type='mmseg', config=config, checkpoint=checkpoint,
                              input_order=input_order)

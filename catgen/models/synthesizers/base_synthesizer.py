@@ -192,6 +192,50 @@ class ConditionalGANSynthesizer(BaseModel):
         return torch.stack(rows).to(device)
 
     @torch.no_grad()
+    def refresh_ema_norm_stats(self, batches, seed=0):
+        """Recompute the batch-norm running statistics of the EMA generator, as the official
+        OASIS code does before it evaluates, samples or saves its EMA generator
+        (``utils.update_EMA``): train-mode forward passes without gradients over training
+        batches, each BatchNorm's momentum as configured. The EMA weights are an average of G's,
+        so G's running statistics (which MMEngine's EMA copies) do not match them. Train mode
+        also advances the power iteration of the EMA's spectral norms on the EMA weights, as in
+        the official code.
+
+        The global random state is unchanged afterwards (the noise comes from a forked RNG
+        seeded with ``seed``): refreshing does not alter the training run.
+
+        Args:
+            batches: iterable of data batches as the dataloader yields them (label maps are
+                read; images are not needed).
+            seed: seed of the noise fed to the EMA generator.
+
+        Returns:
+            the number of batches run (0 without EMA or without batch norm in it).
+        """
+        if self.generator_ema is None:
+            return 0
+        ema = self.generator_ema.module
+        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+                   for m in ema.modules()):
+            return 0
+        device = next(ema.parameters()).device
+        z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
+        was_training = ema.training
+        count = 0
+        with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+            torch.manual_seed(seed)
+            ema.train()
+            try:
+                for data in batches:
+                    seg = self.data_preprocessor(data, False)['inputs']['seg']
+                    z = torch.randn(seg.shape[0], z_dim, device=seg.device) if z_dim else None
+                    ema(seg, z)
+                    count += 1
+            finally:
+                ema.train(was_training)
+        return count
+
+    @torch.no_grad()
     def synthesize(self, seg, z=None, sample_ids=None):
         """seg: float Tensor[B, C, H, W] one-hot -> image Tensor[B, 3, H, W] in [-1, 1]."""
         if z is None:
