@@ -47,6 +47,8 @@ def refreshed_checkpoint(checkpoint, config, num_batches, out):
     from catgen.registry import MODELS
     from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
     from catgen.utils.config import fill_num_classes
+    from catgen.utils.setup_env import setup_env
+    setup_env()  # default scope catgen: the config's types
     cfg = fill_num_classes(Config.fromfile(config))
     model = MODELS.build(cfg.model)
     ckpt = safe_load(checkpoint)

@@ -45,7 +45,7 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2, row_names=N
             raise ValueError(f'row_names has {len(row_names)} titles for {len(rows)} rows '
                              f'(label, {len(rows) - 1 - (reals is not None)} generated'
                              f'{", real" if reals is not None else ""}).')
-        margin = 7 * max(len(str(t)) for t in row_names) + 2 * pad
+        margin = 6 * max(len(str(t)) for t in row_names) + 3 * pad
     grid = np.full((len(rows) * (h + pad) + pad, margin + n * (w + pad) + pad, 3), 255,
                    dtype=np.uint8)
     for r, row in enumerate(rows):

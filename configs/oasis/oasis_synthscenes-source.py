@@ -16,7 +16,7 @@ model = dict(
     ema_momentum=1e-2,  # EMA decay 0.99: a 1,000-iteration run needs a short EMA horizon
 )
 train_dataloader = dict(batch_size=8)
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=500)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=10000, val_interval=500)
 val_cfg = dict(type='ValLoop')
 # tools/test.py: the quality recorded in the model zoo (docs/model_zoo.md), on the 200 source val
 # label maps: mIoU of the samples by the source segmenter (real val images: segment_real), FID in
@@ -31,7 +31,7 @@ test_evaluator = [
                                             **source_segmenter)),
     dict(type='ClassColorDistance'),
 ]
-default_hooks = dict(checkpoint=dict(interval=500), logger=dict(interval=50))
+default_hooks = dict(checkpoint=dict(interval=1000), logger=dict(interval=50))
 custom_hooks = [dict(type='SampleGridHook', interval=250, num_samples=8, num_noises=2),
                 dict(type='SaveSubsetIdsHook')]
 randomness = dict(seed=0)
