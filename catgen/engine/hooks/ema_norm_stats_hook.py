@@ -15,6 +15,7 @@ import random
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 from mmengine.hooks import CheckpointHook, Hook
 from torch.utils.data import DataLoader
 
@@ -74,13 +75,18 @@ class EMANormStatsHook(Hook):
         if getattr(model, 'generator_ema', None) is None:
             return 0
         loader = runner.train_dataloader
+        rank, world = get_dist_info()
         shuffle = torch.Generator().manual_seed(self.seed)
-        refresh_loader = DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=True,
-                                    generator=shuffle, collate_fn=loader.collate_fn,
+        # one global batch (per-rank batch x processes) at a time, each rank its own slice:
+        # W processes with batch B refresh exactly as one with batch W*B (synchronised BN)
+        size = loader.batch_size
+        refresh_loader = DataLoader(loader.dataset, batch_size=size * world, shuffle=True,
+                                    generator=shuffle, collate_fn=lambda items: items,
                                     num_workers=0, drop_last=True)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
-            batches = itertools.islice(refresh_loader, self.num_batches)
+            batches = (loader.collate_fn(items[rank * size:(rank + 1) * size])
+                       for items in itertools.islice(refresh_loader, self.num_batches))
             count = model.refresh_ema_norm_stats(batches, seed=self.seed)
         finally:
             random.setstate(py_state)

@@ -3,6 +3,7 @@ import contextlib
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ExponentialMovingAverage, is_model_wrapper
 
@@ -228,7 +229,11 @@ class ConditionalGANSynthesizer(BaseModel):
             try:
                 for data in batches:
                     seg = self.data_preprocessor(data, False)['inputs']['seg']
-                    z = torch.randn(seg.shape[0], z_dim, device=seg.device) if z_dim else None
+                    # this rank's rows of one global draw: W processes refresh as one
+                    rank, world = get_dist_info()
+                    b = seg.shape[0]
+                    z = (torch.randn(b * world, z_dim)[rank * b:(rank + 1) * b].to(seg.device)
+                         if z_dim else None)
                     ema(seg, z)
                     count += 1
             finally:
