@@ -161,34 +161,21 @@ def run_steps(jobs, side_by_side):
 def comparison_grid(rows, out_path):
     """label map | one row per ``(name, config, checkpoint, cfg options)`` | real, for the first
     target val maps."""
-    import numpy as np
-    import torch
     from mmengine.config import Config
-    from mmengine.dataset import pseudo_collate
+    from mmengine.logging import MMLogger
 
-    from catgen.apis import init_synthesizer
-    from catgen.models.synthesizers.base_synthesizer import to_uint8
+    from catgen.apis import dataset_sample_grid, init_synthesizer
     from catgen.registry import DATASETS
     from catgen.utils.cfg_options_action import parse_option_value
-    from catgen.visualization import make_sample_grid, save_image
 
     def parsed(options):
         return {k: parse_option_value(k, v) for k, v in (o.split('=', 1) for o in options)}
 
-    models = [init_synthesizer(cfg, ckpt, cfg_options=parsed(opts)) for _, cfg, ckpt, opts in rows]
+    MMLogger.get_current_instance().setLevel('WARNING')  # the runs' logs already said it all
+    models = [(name, init_synthesizer(cfg, ckpt, cfg_options=parsed(opts)))
+              for name, cfg, ckpt, opts in rows]
     dataset = DATASETS.build(Config.fromfile(CAT_CFG).test_dataloader.dataset)
-    batch = pseudo_collate([dataset[i] for i in range(min(NUM_GRID, len(dataset)))])
-    with torch.no_grad():
-        data = models[0].data_preprocessor(batch, False)
-        seg = data['inputs']['seg']
-        ids = list(range(seg.shape[0]))
-        fakes = [to_uint8(m.synthesize(seg, sample_ids=ids)) for m in models]
-    grid = make_sample_grid(data['inputs']['label'].numpy(), torch.stack(fakes, 1).numpy(),
-                            to_uint8(data['inputs']['img']).numpy(),
-                            palette=np.asarray(dataset.metainfo['palette'], np.uint8),
-                            row_names=['label map', *(row[0] for row in rows), 'real'],
-                            scale=2)
-    save_image(grid, out_path)
+    dataset_sample_grid(models, dataset, out=out_path, num_maps=NUM_GRID, scale=2)
     return out_path
 
 
