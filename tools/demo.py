@@ -40,7 +40,8 @@ NUM_GRID = 8
 # the table: metric key in metrics.json, its name, and whether lower is better
 METRICS = [('seg/mIoU', 'mIoU', False),
            ('fid_seg-fcn_synthscenes-target', 'FID (segmenter features)', True),
-           ('color/mean_dist', 'colour distance', True)]
+           ('color/mean_dist', 'colour distance', True),
+           ('spectrum/axis_excess_db', 'stripes, dB over real', True)]
 
 
 def parse_args(argv=None):

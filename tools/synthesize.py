@@ -1,7 +1,7 @@
 """Generate images for a folder of label maps.
 
     python tools/synthesize.py CONFIG CHECKPOINT --labels DIR --out DIR [--num-samples K] [--seed S]
-                               [--skip-existing]
+                               [--skip-existing] [--style IMAGE]
 
 Label maps are read as the config's data set stores them on disk (e.g. SynthScenes: ids 0..N-1,
 255 = ignore) and mapped to the model's label channels. Each output is written atomically as
@@ -9,6 +9,11 @@ Label maps are read as the config's data set stores them on disk (e.g. SynthScen
 complete images under final names, so ``--skip-existing`` finishes it (the noise of an image
 depends on the seed and the sample index only, so the images are the ones a whole run makes).
 Temporary files a killed run left in ``--out`` are removed at the start.
+
+``--style IMAGE`` (SPADE trained with ``model.generator.use_vae=True``): every image takes the
+style of IMAGE (encoded by the style encoder); without it styles are random (z ~ N(0, I)).
+A model that reads instance edges (SPADE on Cityscapes / COCO-Stuff) gets the label map's class
+boundaries as edges.
 """
 import argparse
 import os.path as osp
@@ -34,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument('--skip-existing', action='store_true',
                    help='keep images already in --out (complete: they are written atomically) '
                         'and generate only the missing ones, e.g. after a killed run')
+    p.add_argument('--style', default=None, metavar='IMAGE',
+                   help='style image (SPADE with a style encoder, use_vae=True): every output '
+                        'takes its style; default: random styles')
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=None,
                    help='PyTorch threads (default: the cores available to this process)')
@@ -49,8 +57,15 @@ def main(argv=None):
     set_threads(a.threads)
     model = init_synthesizer(a.config, None if a.checkpoint.lower() == 'none' else a.checkpoint,
                              device=a.device, cfg_options=a.cfg_options)
+    extra = {}
+    if a.style is not None:
+        from catgen.apis.inference import read_style_image
+        if not getattr(model, 'encodes_style', False):
+            raise SystemExit(f'--style: {type(model).__name__} has no style encoder; train SPADE '
+                             'with model.generator.use_vae=True, or leave --style out.')
+        extra['style_image'] = read_style_image(a.style)
     return synthesize_folder(model, a.labels, a.out, num_samples=a.num_samples, seed=a.seed,
-                             label_shift=a.label_shift, skip_existing=a.skip_existing)
+                             label_shift=a.label_shift, skip_existing=a.skip_existing, **extra)
 
 
 if __name__ == '__main__':

@@ -135,8 +135,46 @@ def label_to_onehot(label, num_classes, ignore_index=255):
     return onehot * valid[:, None].float()
 
 
+def read_style_image(style_image):
+    """A style image as ``float Tensor[1, 3, H, W]`` in [-1, 1].
+
+    Args:
+        style_image: a path (read as RGB), an ``np.uint8[H, W, 3]`` RGB array, or a float
+            Tensor ``[3, H, W]`` / ``[B, 3, H, W]`` already in [-1, 1] (passed through).
+    """
+    from catgen.datasets.transforms.loading import read_rgb_image
+    if isinstance(style_image, torch.Tensor):
+        t = style_image.float()
+        return t[None] if t.dim() == 3 else t
+    if isinstance(style_image, (str, bytes)) or hasattr(style_image, '__fspath__'):
+        style_image = read_rgb_image(style_image)
+    arr = np.asarray(style_image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f'a style image must be a path, an np.uint8[H, W, 3] RGB array or a '
+                         f'float Tensor[3, H, W] in [-1, 1]; got {arr.dtype}{list(arr.shape)}')
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).float()[None] / 127.5 - 1
+
+
+def label_edges(label, instance=None):
+    """The instance edge channel for label maps: ``float Tensor[B, 1, H, W]`` in {0, 1}.
+
+    Edges of ``instance`` (int ``[H, W]`` or ``[B, H, W]``) when given; without instance maps
+    the label map stands in for them (its class boundaries are the edges: catgen's choice for
+    synthesis from a label map alone, a subset of the instance boundaries the model saw).
+    """
+    from catgen.datasets.transforms.loading import instance_edges
+    src = label if instance is None else torch.as_tensor(np.asarray(instance)).long()
+    if src.ndim == 2:
+        src = src[None]
+    if src.shape != label.shape:
+        raise ValueError(f'instance maps {tuple(src.shape)} and label maps '
+                         f'{tuple(label.shape)} must have the same size')
+    edges = np.stack([instance_edges(m) for m in src.cpu().numpy()])
+    return torch.from_numpy(edges).float()[:, None]
+
+
 @torch.no_grad()
-def synthesize(model, label, num_samples=1, seed=0):
+def synthesize(model, label, num_samples=1, seed=0, style_image=None, instance=None):
     """Generate images for one label map (or a batch of them).
 
     Args:
@@ -144,6 +182,13 @@ def synthesize(model, label, num_samples=1, seed=0):
         label: int array or Tensor [H, W] or [B, H, W] in channel space (0 = don't care).
         num_samples: images per label map, each with different (seeded) noise.
         seed: noise seed; the same seed gives the same images.
+        style_image: None (random styles), or one image whose style every output takes (a
+            path, an ``np.uint8[H, W, 3]`` RGB array, or a float Tensor in [-1, 1]); needs a
+            SPADE model with a style encoder (``use_vae=True``). With ``num_samples > 1`` the
+            samples differ by the reparameterisation noise only.
+        instance: int array [H, W] or [B, H, W] of instance ids, for a model that reads
+            instance edges (``data_preprocessor.instance_edges``); without it the label map's
+            class boundaries are the edges. Ignored by other models.
 
     Returns:
         np.uint8 array [B, num_samples, H, W, 3] (B omitted when ``label`` is 2-D).
@@ -156,10 +201,20 @@ def synthesize(model, label, num_samples=1, seed=0):
         label = label[None]
     device = next(model.parameters()).device
     num_classes = model.data_preprocessor.num_classes
-    seg = label_to_onehot(label, num_classes).to(device)
+    seg = label_to_onehot(label, num_classes)
+    if getattr(model.data_preprocessor, 'instance_edges', False):
+        seg = torch.cat([seg, label_edges(label, instance)], dim=1)
+    seg = seg.to(device)
+    kwargs = {}
+    if style_image is not None:
+        if not getattr(model, 'encodes_style', False):
+            raise ValueError(f'{type(model).__name__} has no style encoder, so it cannot take a '
+                             'style image: train SPADE with model.generator.use_vae=True, or '
+                             'leave the style out (random styles).')
+        kwargs['style'] = read_style_image(style_image).to(device)
     out = []
     for k in range(num_samples):
         ids = [seed * 1_000_003 + k * 10_007 + i for i in range(seg.shape[0])]
-        out.append(to_uint8(model.synthesize(seg, sample_ids=ids)).cpu())
+        out.append(to_uint8(model.synthesize(seg, sample_ids=ids, **kwargs)).cpu())
     images = torch.stack(out, 1).permute(0, 1, 3, 4, 2).numpy()
     return images[0] if single else images

@@ -46,10 +46,12 @@ def dataset_sample_grid(models, dataset, out=None, num_maps=8, num_samples=1, sc
         data = models[0][1].data_preprocessor(batch, False)
         seg = data['inputs']['seg']
         for name, model in models:
-            if model.data_preprocessor.num_classes != seg.shape[1]:
+            pre = model.data_preprocessor
+            channels = pre.num_classes + getattr(pre, 'extra_label_channels', 0)
+            if channels != seg.shape[1]:
                 raise ValueError(
-                    f'model "{name}" takes {model.data_preprocessor.num_classes} label channels, '
-                    f'the data set gives {seg.shape[1]}: build it from the data set\'s config')
+                    f'model "{name}" takes {channels} label channels, the data set gives '
+                    f'{seg.shape[1]}: build it from the data set\'s config')
             for k in range(int(num_samples)):
                 ids = [k * num_maps + i for i in range(num_maps)]
                 fakes.append(to_uint8(model.synthesize(seg.to(next(model.parameters()).device),

@@ -18,7 +18,7 @@ def label_shift_of(cfg):
 
 
 def synthesize_folder(model, labels, out, num_samples=1, seed=0, label_shift='auto',
-                      skip_existing=False, log=print):
+                      skip_existing=False, log=print, style_image=None):
     """Write ``<out>/<stem>.png`` (``<stem>_<k>.png`` for several samples) for every label map
     ``<labels>/<stem>.png``.
 
@@ -36,6 +36,8 @@ def synthesize_folder(model, labels, out, num_samples=1, seed=0, label_shift='au
         label_shift: 'auto' (the config's test data set's convention), 0 or 1.
         skip_existing: generate only the label maps whose images are not all in ``out``.
         log: a print-like function for progress messages.
+        style_image: one style image for every output (SPADE with a style encoder; see
+            :func:`~catgen.apis.inference.synthesize`), or None for random styles.
 
     Returns:
         list of the output paths.
@@ -74,7 +76,8 @@ def synthesize_folder(model, labels, out, num_samples=1, seed=0, label_shift='au
     num_classes = model.data_preprocessor.num_classes
     for path in tqdm(files, desc='synthesizing', unit='map'):
         label = map_to_channel_space(read_label_map(path), num_classes, shift, str(path))
-        images = synthesize(model, label, num_samples=num_samples, seed=seed)
+        images = synthesize(model, label, num_samples=num_samples, seed=seed,
+                            style_image=style_image)
         for name, img in zip(names(path), images):
             with atomic_write(out / name) as tmp:
                 Image.fromarray(np.ascontiguousarray(img)).save(tmp, format='PNG')

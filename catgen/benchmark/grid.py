@@ -17,12 +17,18 @@ Benchmark config keys (see configs/benchmarks/synthscenes_transfer.py):
   ``checkpoint='random'`` for the untrained floor: random weights, said explicitly);
   ``shot_independent=True`` evaluates it once and reuses the result for every shot count.
 - ``shots``: list of shot counts; ``seeds``: list of training seeds (``randomness.seed``).
-- ``iters``: the training budget in iterations, the same for every trained run.
+- ``iters``: the training budget in iterations, the same for every trained run; with
+  ``batch_size`` (the reference batch), a run whose config trains with another batch size gets
+  ``iters * batch_size / its batch size`` iterations instead, so that every run sees the same
+  number of training images (CDC's published batch is 4).
 - ``options``: config overrides applied to every run (dotted keys or nested dicts).
 - ``evaluator``: the test evaluator of every run (the same metrics for all).
 - ``num_eval_samples``: images generated per evaluation label map (diversity metrics need 2+).
 - ``metrics``: the columns of the table and plots: list of ``dict(key=, name=, lower_is_better=)``.
 - ``checks``: claims to verify: list of ``dict(better=, worse=, shots=, metric=)`` (metric = key).
+- ``curves``: optional ``dict(strategies=[names], interval=N)``: the runs of these strategies keep
+  a checkpoint every N iterations, each is evaluated like the final one (``curve/iter_<k>.json``),
+  and the report draws metric-vs-iteration curves (has the budget flattened the curve?).
 """
 import json
 import os
@@ -52,6 +58,8 @@ class BenchmarkRun:
         work_dir: this run's own directory.
         options: config overrides of this run (benchmark-wide, then strategy-specific).
         reuse_from: the run whose result this one copies (shot-independent strategies).
+        curve_interval: evaluate a checkpoint every this many iterations too (0: only the
+            final one).
     """
     strategy: str
     shots: int
@@ -62,6 +70,7 @@ class BenchmarkRun:
     options: dict = field(default_factory=dict)
     checkpoint: str = 'none'
     reuse_from: str = None
+    curve_interval: int = 0
 
     @property
     def name(self):
@@ -103,6 +112,13 @@ def expand_grid(bench_cfg, work_dir=None, only=None):
         if missing:
             raise KeyError(f'--only {missing}: not in the benchmark; its strategies are '
                            f'{list(strategies)}')
+    curves = dict(bench_cfg.get('curves') or {})
+    curve_names = list(curves.get('strategies', []))
+    interval = int(curves.get('interval', 0))
+    unknown = sorted(set(curve_names) - set(strategies))
+    if unknown or (curve_names and interval <= 0):
+        raise ValueError(f'benchmark curves: expected dict(strategies=[names of strategies], '
+                         f'interval=N > 0); unknown strategies {unknown}, interval {interval}')
     runs = []
     for name, spec in strategies.items():
         if only and name not in only:
@@ -119,7 +135,8 @@ def expand_grid(bench_cfg, work_dir=None, only=None):
                     strategy=name, shots=int(shots), seed=int(seed), config=config,
                     train=bool(spec['train']),
                     work_dir=osp.join(work_dir, f'{name}_{shots}shots_seed{seed}'),
-                    options=dict(spec['options']), checkpoint=spec['checkpoint'])
+                    options=dict(spec['options']), checkpoint=spec['checkpoint'],
+                    curve_interval=interval if name in curve_names and spec['train'] else 0)
                 if spec['shot_independent']:
                     key = (seed,)
                     first = first or {}
@@ -136,17 +153,28 @@ def build_run_config(bench_cfg, run):
     budget, seed, evaluator and options applied. Returns an mmengine Config."""
     from mmengine.config import Config
     cfg = Config.fromfile(run.config if osp.isabs(run.config) else osp.join(ROOT, run.config))
-    iters = int(bench_cfg['iters'])
     cfg.merge_from_dict(dict(bench_cfg.get('options', {})))
     cfg.merge_from_dict(run.options)
+    iters, scale = int(bench_cfg['iters']), 1
+    if bench_cfg.get('batch_size') and cfg.get('train_dataloader'):
+        batch = int(cfg.train_dataloader.batch_size)
+        if (int(bench_cfg['batch_size']) * iters) % batch:
+            raise ValueError(f'benchmark run {run.name}: {iters} iterations of batch '
+                             f'{bench_cfg["batch_size"]} cannot be matched with batch {batch} '
+                             f'({run.config}); choose iters divisible accordingly')
+        scale = int(bench_cfg['batch_size']) / batch
+        iters = int(int(bench_cfg['batch_size']) * iters // batch)
+    interval = int(run.curve_interval * scale)
     overrides = {
         'work_dir': run.work_dir,
         'randomness.seed': run.seed,
         'model.num_eval_samples': int(bench_cfg.get('num_eval_samples', 1)),
         'train_cfg.max_iters': iters,
         'train_cfg.val_interval': iters,
-        'default_hooks.checkpoint.interval': iters,
+        'default_hooks.checkpoint.interval': interval or iters,
     }
+    if interval:
+        overrides['default_hooks.checkpoint.max_keep_ckpts'] = -1  # every curve point
     cfg.merge_from_dict(overrides)
     # No validation during training: every run is evaluated once, by tools/test.py, with the
     # benchmark's own evaluator.
@@ -154,6 +182,7 @@ def build_run_config(bench_cfg, run):
     cfg.val_cfg = None
     cfg.val_evaluator = None
     cfg.test_evaluator = bench_cfg['evaluator']
+    cfg.benchmark_curve_interval = interval  # read by run_one (no tool reads it)
     return cfg
 
 
@@ -161,21 +190,36 @@ def _python():
     return sys.executable
 
 
-def _call(cmd, log_path):
-    """Run ``cmd`` from the repository root, appending its output to ``log_path``."""
+def _call(cmd, log_path, threads=None):
+    """Run ``cmd`` from the repository root, appending its output to ``log_path``; with
+    ``threads``, the process gets ``--threads`` and ``OMP_NUM_THREADS`` of that value."""
+    env = None
+    if threads:
+        cmd = cmd + ['--threads', str(int(threads))]
+        env = dict(os.environ, OMP_NUM_THREADS=str(int(threads)))
     with open(log_path, 'a') as log:
         log.write(f'\n$ {" ".join(cmd)}\n')
         log.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f'`{" ".join(cmd)}` failed with exit code {proc.returncode}; its '
                            f'output is in {log_path}. Fix the cause and run the benchmark again: '
                            'finished runs are skipped, this one resumes from its last checkpoint.')
 
 
-def run_one(bench_cfg, run, log=print):
+def _evaluate(cfg_path, checkpoint, work_dir, metrics_path, log_path, threads):
+    """tools/test.py of one checkpoint into ``metrics_path``; returns the metrics dict."""
+    _call([_python(), 'tools/test.py', cfg_path, checkpoint, '--work-dir', work_dir,
+           '--out', metrics_path], log_path, threads)
+    with open(metrics_path) as f:
+        return json.load(f)
+
+
+def run_one(bench_cfg, run, log=print, threads=None):
     """Train (unless ``run.train`` is False) and evaluate ``run``; write ``run.json``. Returns the
-    record (dict with strategy, shots, seed, metrics, train_s, test_s, ...)."""
+    record (dict with strategy, shots, seed, metrics, train_s, test_s, and with curves
+    ``curve``: ``{iteration: metrics}``). ``threads``: PyTorch threads of each subprocess
+    (None: the tools' default)."""
     os.makedirs(run.work_dir, exist_ok=True)
     if run.reuse_from is not None:
         with open(osp.join(run.reuse_from, 'run.json')) as f:
@@ -194,8 +238,8 @@ def run_one(bench_cfg, run, log=print):
         with open(train_time_path) as f:
             train_s = float(json.load(f)['train_s'])
     checkpoint = run.checkpoint
+    iters = int(cfg.train_cfg.max_iters)  # the benchmark's budget for this run's batch size
     if run.train:
-        iters = int(bench_cfg['iters'])
         checkpoint = osp.join(run.work_dir, f'iter_{iters}.pth')
         if not osp.isfile(checkpoint):
             resume = (['--resume'] if osp.isfile(osp.join(run.work_dir, 'last_checkpoint'))
@@ -204,7 +248,7 @@ def run_one(bench_cfg, run, log=print):
             t0 = time.perf_counter()
             try:
                 _call([_python(), 'tools/train.py', cfg_path, '--work-dir', run.work_dir] + resume,
-                      log_path)
+                      log_path, threads)
             finally:
                 train_s += time.perf_counter() - t0
                 write_text_atomic(train_time_path, json.dumps(dict(train_s=train_s)) + '\n')
@@ -213,13 +257,27 @@ def run_one(bench_cfg, run, log=print):
     metrics_path = osp.join(run.work_dir, 'metrics.json')
     log(f'[{run.name}] evaluating')
     t0 = time.perf_counter()
-    _call([_python(), 'tools/test.py', cfg_path, checkpoint, '--work-dir', run.work_dir,
-           '--out', metrics_path], log_path)
+    metrics = _evaluate(cfg_path, checkpoint, run.work_dir, metrics_path, log_path, threads)
+    curve = {}
+    interval = int(cfg.get('benchmark_curve_interval', 0))
+    if run.train and interval:
+        for k in range(interval, iters, interval):
+            path = osp.join(run.work_dir, 'curve', f'iter_{k}.json')
+            if osp.isfile(path):  # evaluated by an interrupted earlier attempt
+                with open(path) as f:
+                    curve[k] = json.load(f)
+                continue
+            log(f'[{run.name}] evaluating iteration {k} (curve)')
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            curve[k] = _evaluate(cfg_path, osp.join(run.work_dir, f'iter_{k}.pth'),
+                                 osp.join(run.work_dir, 'curve'), path, log_path, threads)
+        curve[iters] = metrics
     test_s = time.perf_counter() - t0
-    with open(metrics_path) as f:
-        metrics = json.load(f)
     record = dict(asdict(run), metrics=metrics, train_s=round(train_s, 1),
                   test_s=round(test_s, 1), finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+    if curve:  # keyed by the benchmark's iterations (of its reference batch size)
+        ref = int(bench_cfg['iters']) / iters
+        record['curve'] = {str(int(round(k * ref))): v for k, v in sorted(curve.items())}
     record.pop('options')
     write_text_atomic(run.record_path, json.dumps(record, indent=2) + '\n')
     log(f'[{run.name}] done: train {train_s:.0f} s, test {test_s:.0f} s')

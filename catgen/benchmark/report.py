@@ -8,7 +8,10 @@ Every output is written atomically into the benchmark's work dir:
 - ``metric_vs_shots.png``: one panel per metric, one line per strategy (x: shots);
 - ``bars_<shots>shots.png``: one panel per metric, one bar per strategy;
 - ``checks.json``: each claim (``better`` beats ``worse`` on ``metric`` at ``shots``) with both
-  values and whether it holds here.
+  values and whether it holds here (``holds``; ``clear``: the difference exceeds the two sides'
+  seed standard deviations added, so that seed noise cannot explain it);
+- with ``curves``: ``curves_<shots>shots.png`` (one panel per metric, metric vs iteration, mean
+  and seed spread per strategy) and a table of the curve points in ``results.md``.
 """
 import csv
 import io
@@ -60,13 +63,15 @@ def check_claims(table, bench_cfg):
     verdicts = []
     for chk in bench_cfg.get('checks', []):
         key, shots = chk['metric'], int(chk['shots'])
-        better = table.get((chk['better'], shots), {}).get(key, (float('nan'),))[0]
-        worse = table.get((chk['worse'], shots), {}).get(key, (float('nan'),))[0]
+        better, better_std = table.get((chk['better'], shots), {}).get(key, (float('nan'), 0))[:2]
+        worse, worse_std = table.get((chk['worse'], shots), {}).get(key, (float('nan'), 0))[:2]
         if math.isnan(better) or math.isnan(worse):
-            holds = None
+            holds = clear = None
         else:
             holds = bool(better < worse) if lower.get(key, True) else bool(better > worse)
-        verdicts.append(dict(chk, better_value=better, worse_value=worse, holds=holds))
+            clear = bool(holds and abs(better - worse) > better_std + worse_std)
+        verdicts.append(dict(chk, better_value=better, worse_value=worse, better_std=better_std,
+                             worse_std=worse_std, holds=holds, clear=clear))
     return verdicts
 
 
@@ -109,8 +114,10 @@ def markdown_table(table, bench_cfg, verdicts=()):
         for v in verdicts:
             claim = f'{v["better"]} better than {v["worse"]} on {v["metric"]} at {v["shots"]} shots'
             verdict = {True: 'yes', False: '**no**', None: 'not measured'}[v['holds']]
-            lines.append(f'| {claim} | {v["better_value"]:.2f} vs {v["worse_value"]:.2f} | '
-                         f'{verdict} |')
+            if v['holds'] and not v.get('clear', True):
+                verdict = 'yes, within the seeds\' spread'
+            lines.append(f'| {claim} | {_fmt(v["better_value"], v.get("better_std", 0), 2)} vs '
+                         f'{_fmt(v["worse_value"], v.get("worse_std", 0), 2)} | {verdict} |')
         lines.append('')
     return '\n'.join(lines)
 
@@ -182,6 +189,77 @@ def plot(table, bench_cfg, out_dir):
     return paths
 
 
+def curves(records, bench_cfg):
+    """``{(strategy, shots): {metric key: [(iteration, mean, std, n), ...]}}`` over seeds, for
+    the runs that recorded a curve."""
+    keys = [c['key'] for c in _metric_columns(bench_cfg)]
+    points = {}
+    for r in records:
+        for it, metrics in (r.get('curve') or {}).items():
+            cell = points.setdefault((r['strategy'], int(r['shots'])), {})
+            for key in keys:
+                value = float(metrics.get(key, float('nan')))
+                if not math.isnan(value):
+                    cell.setdefault(key, {}).setdefault(int(it), []).append(value)
+    return {group: {key: [(it, float(np.mean(v)), float(np.std(v)), len(v))
+                          for it, v in sorted(by_iter.items())]
+                    for key, by_iter in cell.items()}
+            for group, cell in points.items()}
+
+
+def curves_markdown(curve_table, bench_cfg):
+    """One table per shot count: strategy x metric rows, one column per iteration."""
+    if not curve_table:
+        return ''
+    cols = _metric_columns(bench_cfg)
+    lines = ['### Metric vs iteration (curves)', '']
+    for shots in sorted({k for _, k in curve_table}):
+        its = sorted({p[0] for (s, k), cell in curve_table.items() if k == shots
+                      for pts in cell.values() for p in pts})
+        lines += [f'{shots} shots:', '', '| strategy | metric | ' +
+                  ' | '.join(str(i) for i in its) + ' |', '|---|---|' + '---|' * len(its)]
+        for (s, k), cell in curve_table.items():
+            if k != shots:
+                continue
+            for c in cols:
+                by_it = {p[0]: p for p in cell.get(c['key'], [])}
+                lines.append(f'| {s} | {c["name"]} | ' + ' | '.join(
+                    _fmt(*by_it[i][1:]) if i in by_it else 'n/a' for i in its) + ' |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def plot_curves(curve_table, bench_cfg, out_dir):
+    """Write ``curves_<shots>shots.png`` (mean over seeds, shaded ± std); returns the paths."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cols = _metric_columns(bench_cfg)
+    order = list(bench_cfg['strategies'])
+    paths = []
+    for shots in sorted({k for _, k in curve_table}):
+        fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.4), squeeze=False)
+        for ax, c in zip(axes[0], cols):
+            for (s, k), cell in curve_table.items():
+                pts = cell.get(c['key'], [])
+                if k != shots or not pts:
+                    continue
+                its, means, stds = (np.array([p[i] for p in pts]) for i in range(3))
+                color = f'C{order.index(s) % 10}' if s in order else None
+                ax.plot(its, means, marker='o', label=s, color=color)
+                ax.fill_between(its, means - stds, means + stds, alpha=0.2, color=color)
+            ax.set_xlabel('iteration')
+            ax.set_title(f'{c["name"]} at {shots} shots '
+                         f'({"lower" if c["lower_is_better"] else "higher"} is better)', fontsize=9)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=8, loc='center left', bbox_to_anchor=(1.0, 0.5))
+        path = osp.join(out_dir, f'curves_{shots}shots.png')
+        _save_fig(fig, path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
 def write_report(runs, bench_cfg, out_dir):
     """Gather the finished ``runs`` and write every report file into ``out_dir``. Returns a dict
     with the records, the aggregated table, the verdicts and the written paths."""
@@ -190,7 +268,8 @@ def write_report(runs, bench_cfg, out_dir):
         raise RuntimeError(f'no finished run in {out_dir}: run the benchmark first')
     table = aggregate(records, bench_cfg)
     verdicts = check_claims(table, bench_cfg)
-    md = markdown_table(table, bench_cfg, verdicts)
+    curve_table = curves(records, bench_cfg)
+    md = markdown_table(table, bench_cfg, verdicts) + curves_markdown(curve_table, bench_cfg)
     paths = dict(csv=osp.join(out_dir, 'results.csv'), md=osp.join(out_dir, 'results.md'),
                  checks=osp.join(out_dir, 'checks.json'))
     write_csv(records, bench_cfg, paths['csv'])
@@ -202,5 +281,6 @@ def write_report(runs, bench_cfg, out_dir):
     note += (f'\n{len(missing)} run(s) not finished: {", ".join(missing)}\n' if missing else '')
     write_text_atomic(paths['md'], md + note)
     write_text_atomic(paths['checks'], json.dumps(verdicts, indent=2) + '\n')
-    paths['plots'] = plot(table, bench_cfg, out_dir)
-    return dict(records=records, table=table, verdicts=verdicts, paths=paths, markdown=md)
+    paths['plots'] = plot(table, bench_cfg, out_dir) + plot_curves(curve_table, bench_cfg, out_dir)
+    return dict(records=records, table=table, verdicts=verdicts, paths=paths, markdown=md,
+                curves=curve_table)

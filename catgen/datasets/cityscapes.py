@@ -44,10 +44,15 @@ class CityscapesDataset(BaseSISDataset):
     Args:
         data_root: the folder above.
         split: ``'train'`` or ``'val'``.
-        with_instance_edges: also read ``*_gtFine_instanceIds.png``; the results dict then gets
+        with_instance_edges: check when listing that every ``*_gtFine_instanceIds.png``
+            exists and have the loading read it, as ``LoadSISAnnotations(with_instance=True)``
+            does (the way SPADE's configs ask for it); the results dict then gets
             ``instance_edges`` (``np.uint8[H, W]`` in {0, 1}) and :class:`PackSISInputs` passes
             it as ``inputs['edges']``. A missing instance map is an error naming it.
         **kwargs: as :class:`BaseSISDataset`.
+
+    Every data info has ``instance_path`` (the sample's ``*_gtFine_instanceIds.png``: stuff
+    pixels hold their label id, thing pixels ``id * 1000 + k``), read only when asked for.
     """
 
     METAINFO = dict(classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE, dontcare_index=0,
@@ -66,15 +71,15 @@ class CityscapesDataset(BaseSISDataset):
             img_suffix=IMG_SUFFIX, seg_map_suffix=SEG_SUFFIX, **kwargs)
 
     def _extra_info(self, img_id):
-        if not self.with_instance_edges:
-            return {}
         path = Path(self.data_prefix['seg_map_path']) / f'{img_id}{INST_SUFFIX}'
+        if not self.with_instance_edges:
+            return dict(instance_path=str(path))
         if not path.is_file():
             raise FileNotFoundError(
                 f'CityscapesDataset(with_instance_edges=True): the instance map {path} does not '
                 f'exist; unzip gtFine_trainvaltest.zip completely or set '
                 f'with_instance_edges=False.')
-        return dict(instance_path=str(path))
+        return dict(instance_path=str(path), with_instance=True)
 
     def expected_layout(self):
         return (f'{self.data_root}/\n'

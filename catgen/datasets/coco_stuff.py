@@ -1,4 +1,6 @@
 """COCOStuffDataset: the COCO-Stuff 164k layout (182 on-disk ids, as SPADE uses it)."""
+from pathlib import Path
+
 from catgen.registry import DATASETS
 
 from .base_sis_dataset import BaseSISDataset
@@ -75,39 +77,57 @@ class COCOStuffDataset(BaseSISDataset):
         ├── images/train2017/000000000009.jpg ...
         ├── images/val2017/000000000139.jpg ...
         ├── annotations/train2017/000000000009.png ...   uint8 ids 0..181, 255 = unlabeled
-        └── annotations/val2017/000000000139.png ...
+        ├── annotations/val2017/000000000139.png ...
+        └── instances/{train2017,val2017}/<id>.png   (optional: SPADE's instance maps)
 
     (``annotations`` holds the PNGs of ``stuffthingmaps_trainval2017.zip``.) On-disk id ``k``
     becomes channel ``k + 1`` and ``255`` becomes ``0`` (``label_shift=1``);
     ``num_classes = 183``. MMSegmentation's converted ``*_labelTrainIds.png`` (0..170) are a
     different id space: do not point ``seg_map_suffix`` at them.
 
+    Instance maps are not part of the COCO-Stuff downloads. SPADE makes them with its
+    ``datasets/coco_generate_instance_map.py`` (needs ``pycocotools`` and COCO's
+    ``annotations_trainval2017.zip``): the label map with every thing polygon of
+    ``instances_<split>.json`` painted over it with a running instance number, so that both
+    stuff-class boundaries and thing-instance boundaries are edges. Put those PNGs (same stem as
+    the label map) in ``instances/<split>/``; they are read only with
+    ``LoadSISAnnotations(with_instance=True)`` (SPADE's COCO-Stuff config).
+
     Args:
         data_root: the folder above.
         split: ``'train2017'`` / ``'val2017'`` (or ``'train'`` / ``'val'``).
+        instance_dir: folder of the instance maps under ``data_root``, one sub-folder per split.
         **kwargs: as :class:`BaseSISDataset`.
     """
 
     METAINFO = dict(classes=COCO_STUFF_CLASSES, palette=COCO_STUFF_PALETTE, dontcare_index=0,
                     label_shift=1)
 
-    def __init__(self, data_root='data/coco_stuff164k', split='train2017', **kwargs):
+    def __init__(self, data_root='data/coco_stuff164k', split='train2017',
+                 instance_dir='instances', **kwargs):
         if split not in SPLITS:
             raise ValueError(f'COCOStuffDataset split must be one of {sorted(SPLITS)}, '
                              f'got {split!r}')
         self.split = SPLITS[split]
+        self.instance_dir = instance_dir
         super().__init__(
             data_root=data_root,
             data_prefix=dict(img_path=f'images/{self.split}',
                              seg_map_path=f'annotations/{self.split}'),
             img_suffix='.jpg', seg_map_suffix='.png', **kwargs)
 
+    def _extra_info(self, img_id):
+        # data_root is already joined onto data_prefix; the instance folder sits beside it
+        return dict(instance_path=str(
+            Path(self.data_root or '') / self.instance_dir / self.split / f'{img_id}.png'))
+
     def expected_layout(self):
         return (f'{self.data_root}/\n'
                 f'├── images/train2017/*.jpg\n'
                 f'├── images/val2017/*.jpg\n'
                 f'├── annotations/train2017/*.png   (uint8 ids 0..181, 255 = unlabeled)\n'
-                f'└── annotations/val2017/*.png')
+                f'├── annotations/val2017/*.png\n'
+                f'└── {self.instance_dir}/{{train2017,val2017}}/*.png   (instance edges only)')
 
     def setup_hint(self):
         return ('On a machine with network access, get train2017.zip and val2017.zip (COCO '

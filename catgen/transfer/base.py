@@ -62,7 +62,8 @@ class TransferStrategy(nn.Module):
        copies, statistics: no architecture change), then :meth:`set_trainable`.
     2. :meth:`optim_params` when the optimizers are built: what each optimizer updates.
     3. :meth:`generator_noise`, :meth:`generator_losses`, :meth:`discriminator_losses` inside
-       every training step.
+       every training step; a synthesizer whose class sets ``honours_family_loss_weight = True``
+       also scales its own adversarial terms by :meth:`family_loss_weight`.
 
     Runner events reach it through :class:`~catgen.engine.hooks.TransferHook`:
     :meth:`before_run` (e.g. write files into the work dir), :meth:`before_train_iter`
@@ -281,6 +282,20 @@ class TransferStrategy(nn.Module):
     def discriminator_losses(self, synth, inputs, fake, z=None):
         """Extra discriminator loss terms (``fake`` is detached, made with noise ``z``)."""
         return {}
+
+    def family_loss_weight(self, part):
+        """Weight of the synthesizer's OWN adversarial loss terms of ``part`` in this step.
+
+        ``part``: 'generator' (the family's adversarial generator term) or 'discriminator' (the
+        family's discriminator loss). The default keeps the synthesizer's behaviour:
+        :attr:`adversarial_weight` for the generator, 1 for the discriminator. A strategy that
+        replaces the family's adversarial loss on some iterations (CDC's patch-level
+        discriminator, ``patch_loss='replace'``) returns 0 there and adds its own terms through
+        :meth:`generator_losses` / :meth:`discriminator_losses`; the discriminator is still
+        updated while :attr:`adversarial_weight` > 0. Only synthesizers whose class sets
+        ``honours_family_loss_weight = True`` call it.
+        """
+        return float(self.adversarial_weight) if part == 'generator' else 1.0
 
 
 def copy_outside_classes(class_slice, kind, source, own, num_classes):

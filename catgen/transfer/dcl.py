@@ -24,9 +24,12 @@ catgen's choices:
   projection head (nothing to train besides G and D). Similarities are cosine similarities (the
   vectors are L2-normalised inside :func:`info_nce`).
 - Loading as :class:`~catgen.transfer.finetune_all.FinetuneAll` (class-dependent layers
-  re-initialised, everything trains). The source generator is a frozen copy taken right after
-  loading (``transfer.source_generator``), run in the adapted generator's train/eval mode; its
-  re-initialised label-reading layers stay fixed.
+  re-initialised, everything trains). The source generator (``transfer.source_generator``) is
+  the REAL source model (:mod:`catgen.transfer.source_anchor`): the loaded source generator when
+  the label spaces match, else the source generator reading ``A^T y_t`` through an affinity
+  matrix given as CAT's (``affinity`` / ``affinity_file``); ``anchor='reinit_copy'`` keeps
+  catgen's earlier frozen copy with re-initialised class channels. It runs in the adapted
+  generator's train/eval mode.
 - Noise: the step's z is given to both generators. The discriminator term uses the images of
   the discriminator update (no gradient to the generators) and the source generator's images
   for the same label maps and noise; the generator term gets no gradient into the
@@ -36,11 +39,11 @@ catgen's choices:
 import torch
 import torch.nn.functional as F
 
-from catgen.models.synthesizers.base_synthesizer import unwrap
 from catgen.registry import TRANSFER_STRATEGIES
 
 from .cdc import resolve_levels
 from .finetune_all import FinetuneAll
+from .source_anchor import SourceAnchorMixin
 
 
 def info_nce(anchor, positive, negatives, temperature=0.07):
@@ -89,7 +92,7 @@ def others(x):
 
 
 @TRANSFER_STRATEGIES.register_module()
-class DCL(FinetuneAll):
+class DCL(SourceAnchorMixin, FinetuneAll):
     """Finetune all weights with DCL's generator- and discriminator-side InfoNCE losses.
 
     Args:
@@ -102,6 +105,13 @@ class DCL(FinetuneAll):
         g_pool_size: pooled size of generator features (4).
         d_layers: discriminator feature levels; None = the lowest-resolution one.
         d_pool_size: pooled size of discriminator features (1).
+        anchor: the source generator to compare with: None (``'source'`` when the label spaces
+            match, else ``'affinity'``), ``'source'``, ``'affinity'`` or ``'reinit_copy'``
+            (see :mod:`catgen.transfer.source_anchor`).
+        affinity: affinity estimator config for the ``'affinity'`` anchor (as CAT's).
+        affinity_file: a saved affinity matrix (``.json``) instead.
+        target_classes, source_classes, target_dataset, source_dataset: the class names and
+            data for the affinity, as CAT's (``target_dataset`` is filled in by the tools).
         **kwargs: :class:`FinetuneAll` options (reinit_class_layers,
             source_generator_prefix, load_discriminator).
     """
@@ -109,7 +119,9 @@ class DCL(FinetuneAll):
     needs_generator_features = True
 
     def __init__(self, source_checkpoint=None, g_weight=2.0, d_weight=0.5, temperature=0.07,
-                 g_layers=None, g_pool_size=4, d_layers=None, d_pool_size=1, **kwargs):
+                 g_layers=None, g_pool_size=4, d_layers=None, d_pool_size=1, anchor=None,
+                 affinity=None, affinity_file=None, target_classes=None, source_classes=None,
+                 target_dataset=None, source_dataset=None, **kwargs):
         super().__init__(source_checkpoint=source_checkpoint, **kwargs)
         self.g_weight = g_weight
         self.d_weight = d_weight
@@ -118,15 +130,9 @@ class DCL(FinetuneAll):
         self.g_pool_size = int(g_pool_size)
         self.d_layers = None if d_layers is None else list(d_layers)
         self.d_pool_size = int(d_pool_size)
-        self.source_generator = None
-
-    def adapt(self, synth):
-        self.source_generator = self.frozen_copy(unwrap(synth.generator))
-
-    def _source(self, synth):
-        source = self.source_generator
-        source.train(unwrap(synth.generator).training)
-        return source
+        self.init_source_anchor(anchor=anchor, affinity=affinity, affinity_file=affinity_file,
+                                target_classes=target_classes, source_classes=source_classes,
+                                target_dataset=target_dataset, source_dataset=source_dataset)
 
     @staticmethod
     def _check_batch(b):
@@ -140,8 +146,7 @@ class DCL(FinetuneAll):
         if feats is None:
             raise ValueError('DCL reads the generator features of the training step; the '
                              'synthesizer did not pass them (needs_generator_features).')
-        with torch.no_grad():
-            _, src_feats = self._source(synth)(seg, z, return_features=True)
+        _, src_feats = self.source_forward(synth, seg, z, return_features=True)
         losses = []
         for k in resolve_levels(self.g_layers, feats.keys(), 'DCL g_layers'):
             a = pool_flat(feats[k], self.g_pool_size)
@@ -154,8 +159,7 @@ class DCL(FinetuneAll):
         seg, real = inputs['seg'], inputs['img']
         b = seg.shape[0]
         self._check_batch(b)
-        with torch.no_grad():
-            source = self._source(synth)(seg, z)
+        source = self.source_forward(synth, seg, z)
         _, feats = synth.discriminator(torch.cat([fake, source, real]), torch.cat([seg, seg, seg]),
                                        return_features=True)
         names = self.d_layers

@@ -1,7 +1,9 @@
-# The comparative benchmark on SynthScenes: every transfer strategy at 25 and 100 shots, one seed,
-# the same budget (200 iterations of batch 8 from the shared base
+# The comparative benchmark on SynthScenes: every transfer strategy at 25 and 100 shots, 3 seeds
+# (tables: mean ± std; plots: error bars), the same budget (200 iterations of batch 8, i.e. 1,600
+# training images, from the shared base
 # configs/_base_/schedules/transfer_synthscenes.py), the same source model and the same evaluation
-# on the 500 target val label maps. About 60 min on 2 CPU cores (docs/benchmarks.md).
+# on the 500 target val label maps. Several hours on 2 CPU cores (docs/benchmarks.md); use
+# --jobs 2 there (two runs side by side, one thread each).
 #   python tools/benchmark.py configs/benchmarks/synthscenes_transfer.py
 # Needs: data/synthscenes (tools/prepare_synthscenes.py); the source OASIS and the target
 # segmenter come from catgen's model zoo (zoo://oasis_synthscenes-source,
@@ -16,6 +18,14 @@ strategies = dict(
     cdc='configs/cdc/oasis_synthscenes_{shots}.py',
     dcl='configs/dcl/oasis_synthscenes_{shots}.py',
     cat='configs/cat/oasis_synthscenes_{shots}.py',
+    # CAT with the segmenter affinity (the best estimator measured, docs/affinity.md): the local
+    # source segmenter of the model zoo on the run's own few-shot target images
+    cat_segmenter=dict(config='configs/cat/oasis_synthscenes_{shots}.py', options={
+        'model.transfer.affinity': dict(
+            type='SegmenterAffinity', min_confidence=0.0,
+            segmenter=dict(type='mmseg',
+                           config='configs/segmenters/fcn_synthscenes-source-local.py',
+                           checkpoint='zoo://fcn_synthscenes-source-local'))}),
     # the source model behind the text affinity, no training: the same for every shot count
     cat_training_free=dict(config='configs/cat/oasis_synthscenes-training-free.py', train=False,
                            shot_independent=True),
@@ -24,8 +34,12 @@ strategies = dict(
                    checkpoint='random', shot_independent=True),
 )
 shots = [25, 100]
-seeds = [0]
+seeds = [0, 1, 2]
 iters = 200
+batch_size = 8  # the reference batch: CDC (batch 4) trains 2 x iters, the same images
+# metric-vs-iteration curves: has the budget flattened them? (finetune-all, the strongest
+# baseline of the last measurement, and CAT)
+curves = dict(strategies=['finetune_all', 'ewc', 'cat'], interval=50)
 # One image per label map: the diversity metrics (LPIPS) need AlexNet/VGG weights that cannot be
 # had offline (docs/metrics.md); with them, set 2 and add LPIPSDiversity to the evaluator.
 num_eval_samples = 1
@@ -41,6 +55,7 @@ evaluator = [
     dict(type='SegmentationMIoU', **target_segmenter, label_offset=1, per_class=False),
     dict(type='AppearanceDistance'),  # num_classes: the data set's, filled in by the tools
     dict(type='ClassColorDistance'),
+    dict(type='SpectralArtifacts'),
 ]
 metrics = [
     dict(key='fid_seg-fcn_synthscenes-target', name='FID (segmenter features)',
@@ -48,6 +63,7 @@ metrics = [
     dict(key='seg/mIoU', name='mIoU', lower_is_better=False),
     dict(key='appearance/mean', name='appearance dist', lower_is_better=True),
     dict(key='color/mean_dist', name='colour dist', lower_is_better=True),
+    dict(key='spectrum/axis_excess_db', name='stripes (dB)', lower_is_better=True),
 ]
 # The papers' qualitative claims, checked on each table metric.
 checks = [

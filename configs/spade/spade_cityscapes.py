@@ -3,8 +3,27 @@
 # model.vgg_loss), 2-scale PatchGAN, 200 epochs (COCO-Stuff 100) with linear decay in the second half.
 _base_ = ['../_base_/models/spade.py', '../_base_/datasets/cityscapes.py',
           '../_base_/default_runtime.py']
-model = dict(generator=dict(crop_size=512, aspect_ratio=2.0))
-train_dataloader = dict(batch_size=2)  # per GPU, x8 GPUs
+# official: 'fixed' 256x512 (crop 512, aspect 2), num_upsampling_layers 'more' (the Cityscapes
+# data set option sets it), instance edges on (no_instance off): 35 + 1 label channels
+model = dict(data_preprocessor=dict(instance_edges=True),
+             generator=dict(crop_size=512, aspect_ratio=2.0, num_upsampling_layers='more'))
+train_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations', with_instance=True),
+    dict(type='Resize', scale=(512, 256)),  # (W, H)
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSISInputs'),
+]
+test_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations', with_instance=True),
+    dict(type='Resize', scale=(512, 256)),  # (W, H)
+    dict(type='PackSISInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# per GPU, x8 GPUs
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=37_188, val_interval=10_000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -3,8 +3,27 @@
 # model.vgg_loss), 2-scale PatchGAN, 200 epochs (COCO-Stuff 100) with linear decay in the second half.
 _base_ = ['../_base_/models/spade.py', '../_base_/datasets/coco_stuff.py',
           '../_base_/default_runtime.py']
-model = dict(generator=dict(crop_size=256))
-train_dataloader = dict(batch_size=4)  # per GPU, x8 GPUs
+# official: instance edges on (no_instance off): 183 + 1 label channels. COCO-Stuff has no
+# instance maps of its own: make them as docs/datasets.md says, into instances/<split>/
+model = dict(data_preprocessor=dict(instance_edges=True), generator=dict(crop_size=256))
+train_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations', with_instance=True),
+    dict(type='Resize', scale=(286, 286)),
+    dict(type='RandomCrop', crop_size=(256, 256)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSISInputs'),
+]
+test_pipeline = [
+    dict(type='LoadSISImageFromFile'),
+    dict(type='LoadSISAnnotations', with_instance=True),
+    dict(type='Resize', scale=(256, 256)),
+    dict(type='PackSISInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# per GPU, x8 GPUs
+train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=369_647, val_interval=10_000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

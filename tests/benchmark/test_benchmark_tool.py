@@ -149,3 +149,64 @@ def test_synthscenes_benchmark_config_covers_every_strategy():
             assert cfg.train_dataloader.dataset.num_shots == run.shots
     assert types >= {'Scratch', 'FinetuneAll', 'FreezeD', 'BSA', 'EWC', 'CDC', 'DCL', 'CAT',
                      'CATTrainingFree'}
+    # 3 seeds per cell, curves for finetune-all, EWC and CAT, CAT with the segmenter affinity,
+    # and every run sees the same training images (CDC's batch 4 gets twice the iterations)
+    assert list(bench.seeds) == [0, 1, 2]
+    from catgen.benchmark.grid import build_run_config
+    by_name = {r.name: r for r in runs}
+    assert by_name['cat_100shots_seed0'].curve_interval == 50
+    assert by_name['scratch_100shots_seed0'].curve_interval == 0
+    seg = build_run_config(bench, by_name['cat_segmenter_100shots_seed2'])
+    assert seg.model.transfer.affinity.type == 'SegmenterAffinity' and seg.randomness.seed == 2
+    images = set()
+    for name in ('cdc_25shots_seed0', 'finetune_all_25shots_seed0', 'bsa_25shots_seed0'):
+        cfg = build_run_config(bench, by_name[name])
+        images.add(cfg.train_cfg.max_iters * cfg.train_dataloader.batch_size)
+    assert images == {bench.iters * bench.batch_size}
+    assert any(m['key'] == 'spectrum/axis_excess_db' for m in bench.metrics)
+
+
+@pytest.mark.slow
+def test_curves_parallel_jobs_and_equal_images_budget(tiny_synthscenes, tmp_path):
+    """Two runs side by side (--jobs 2, one thread each); a curve point every iteration of the
+    reference batch; a run with half the batch trains twice the iterations."""
+    tool = load_tool()
+    work = tmp_path / 'bench'
+    cfg = write_bench_config(tmp_path / 'bench_cfg.py', tiny_synthscenes, work)
+    with open(cfg, 'a') as f:
+        f.write(f"strategies = dict(scratch={str(tmp_path / 'scratch_{shots}.py')!r}, "
+                f"half=dict(config={str(tmp_path / 'scratch_{shots}.py')!r}, "
+                "options={'train_dataloader.batch_size': 1}))\n"
+                "shots = [5]\nbatch_size = 2\ncurves = dict(strategies=['scratch', 'half'], "
+                "interval=1)\nchecks = []\n")
+    report = tool.main([cfg, '--jobs', '2'])
+    half = json.loads((work / 'half_5shots_seed0' / 'run.json').read_text())
+    full = json.loads((work / 'scratch_5shots_seed0' / 'run.json').read_text())
+    # batch 1 -> 4 iterations (checkpoints every 2), batch 2 -> 2 iterations (every 1)
+    assert (work / 'half_5shots_seed0' / 'iter_4.pth').is_file()
+    assert 'max_iters=4' in (work / 'half_5shots_seed0' / 'config.py').read_text()
+    assert (work / 'scratch_5shots_seed0' / 'iter_1.pth').is_file()
+    # curves keyed by the benchmark's iterations; the last point is the final evaluation
+    assert sorted(half['curve']) == sorted(full['curve']) == ['1', '2']
+    assert half['curve']['2'] == half['metrics']
+    assert (work / 'half_5shots_seed0' / 'curve' / 'iter_2.json').is_file()
+    assert 'threads 1' in (work / 'half_5shots_seed0' / 'benchmark.log').read_text()
+    with Image.open(work / 'curves_5shots.png') as im:
+        assert im.size[0] > 200
+    assert 'Metric vs iteration' in (work / 'results.md').read_text()
+    assert [p[0] for p in report['curves'][('half', 5)]['color/mean_dist']] == [1, 2]
+
+
+def test_report_mean_std_over_seeds_and_clear_checks():
+    from catgen.benchmark.report import aggregate, check_claims, markdown_table
+    bench = dict(strategies=dict(a='x', b='y'),
+                 metrics=[dict(key='m', name='m', lower_is_better=True)],
+                 checks=[dict(better='a', worse='b', shots=5, metric='m')])
+    records = [dict(strategy=s, shots=5, seed=i, metrics=dict(m=v), train_s=1, test_s=1)
+               for s, vals in (('a', (1.0, 3.0)), ('b', (2.5, 3.5))) for i, v in enumerate(vals)]
+    table = aggregate(records, bench)
+    assert table[('a', 5)]['m'] == (2.0, 1.0, 2)
+    verdict = check_claims(table, bench)[0]
+    assert verdict['holds'] and not verdict['clear']  # 2.0 vs 3.0, spreads 1.0 + 0.5
+    md = markdown_table(table, bench, [verdict])
+    assert '**2.00 ± 1.00**' in md and "within the seeds' spread" in md

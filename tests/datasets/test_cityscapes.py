@@ -96,3 +96,25 @@ def test_missing_root_and_label(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match='aachen_000000_000019_leftImg8bit.png has no label'):
         CityscapesDataset(str(tmp_path / 'cs'))
+
+
+def test_with_instance_in_the_loading_transform_feeds_the_edge_channel(tmp_path):
+    """SPADE's Cityscapes set-up: LoadSISAnnotations(with_instance=True) on the data set, the
+    data preprocessor appends the edge channel: 35 + 1 channels."""
+    _, inst = make_cityscapes(tmp_path)
+    pipeline = [dict(type='LoadSISImageFromFile'),
+                dict(type='LoadSISAnnotations', with_instance=True),
+                dict(type='PackSISInputs')]
+    ds = CityscapesDataset(str(tmp_path), pipeline=pipeline, serialize_data=False)
+    info = ds.get_data_info(0)
+    assert info['instance_path'].endswith('aachen/aachen_000000_000019_gtFine_instanceIds.png')
+    assert 'with_instance' not in info  # read because the transform asks
+    pre = SISDataPreprocessor(num_classes=35, instance_edges=True)
+    seg = pre(pseudo_collate([ds[0], ds[1]]))['inputs']['seg']
+    assert seg.shape == (2, 36, 8, 16)
+    np.testing.assert_array_equal(seg[1, 35].numpy(), instance_edges(inst))
+    # the one-hot part is the label map's: car (26) right of column 8, road (7) elsewhere
+    assert seg[1, 26, 5, 9] == 1 and seg[1, 7, 5, 3] == 1 and seg[1, :35].sum(0).eq(1).all()
+    # without with_instance nothing is read, even though every sample names its instance map
+    plain = CityscapesDataset(str(tmp_path), pipeline=PIPELINE, serialize_data=False)[0]
+    assert 'edges' not in plain['inputs']

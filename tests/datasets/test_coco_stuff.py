@@ -1,6 +1,7 @@
 """COCOStuffDataset: COCO-Stuff 164k layout, on-disk 0..181 / 255 shifted into 183 channels."""
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from catgen.datasets import COCOStuffDataset
@@ -52,3 +53,30 @@ def test_id_182_rejected(tmp_path):
         ds[0]
     msg = str(e.value)
     assert str(path) in msg and ': 182 ' in msg and '0..181' in msg and '255 (ignore)' in msg
+
+
+def test_instance_maps_from_the_instances_folder(tmp_path):
+    """SPADE's COCO-Stuff instance maps (made from COCO's instance annotations) are read from
+    instances/<split>/<id>.png with LoadSISAnnotations(with_instance=True)."""
+    root = tmp_path / 'coco'
+    make_coco(root)
+    inst = np.array([[0, 0, 1, 1], [0, 0, 1, 2]], np.uint8)
+    (root / 'instances' / 'val2017').mkdir(parents=True)
+    Image.fromarray(inst).save(root / 'instances' / 'val2017' / '000000000139.png')
+    pipeline = [dict(type='LoadSISImageFromFile'),
+                dict(type='LoadSISAnnotations', with_instance=True),
+                dict(type='PackSISInputs')]
+    ds = COCOStuffDataset(str(root), split='val', pipeline=pipeline, serialize_data=False)
+    edges = ds[0]['inputs']['edges']
+    # 0|1 boundary at columns 1-2; the 1 above the 2 in column 3 makes both edges
+    expected = torch.tensor([[0, 1, 1, 1], [0, 1, 1, 1]], dtype=torch.uint8)
+    assert torch.equal(edges, expected)
+    # the train split has no instance maps: asked for, that is an error naming the file
+    train = COCOStuffDataset(str(root), split='train', pipeline=pipeline, serialize_data=False)
+    with pytest.raises(FileNotFoundError) as e:
+        train[0]
+    assert 'instances/train2017/000000000009.png' in str(e.value)
+    assert 'with_instance=False' in str(e.value)
+    # without with_instance nothing is read
+    assert 'edges' not in COCOStuffDataset(str(root), split='train', pipeline=PIPELINE,
+                                           serialize_data=False)[0]['inputs']

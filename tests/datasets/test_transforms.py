@@ -181,3 +181,78 @@ def test_registered_names():
         assert TRANSFORMS.get(name).__name__ == name
     t = TRANSFORMS.build(dict(type='Resize', scale=(8, 4)))
     assert t.scale == (8, 4)
+
+
+def test_instance_edges_by_hand():
+    """A pixel is an edge when a 4-neighbour has another instance id (SPADE's get_edges)."""
+    from catgen.datasets.transforms.loading import instance_edges
+    inst = np.array([[1, 1, 2, 2],
+                     [1, 1, 2, 2],
+                     [3, 3, 3, 3],
+                     [3, 3, 3, 3]])
+    expected = np.array([[0, 1, 1, 0],
+                         [1, 1, 1, 1],
+                         [1, 1, 1, 1],
+                         [0, 0, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(instance_edges(inst), expected)
+    assert instance_edges(inst).dtype == np.uint8
+    # a diagonal neighbour does not count; one instance has no edges
+    np.testing.assert_array_equal(instance_edges(np.array([[5, 6], [6, 5]])), np.ones((2, 2)))
+    assert not instance_edges(np.full((3, 3), 7)).any()
+
+
+def write_instance(tmp_path, results, inst):
+    path = tmp_path / 'inst.png'
+    Image.fromarray(inst.astype(np.uint16)).save(path)
+    return dict(results, instance_path=str(path))
+
+
+def test_with_instance_reads_the_instance_map_only_when_asked(tmp_path):
+    from catgen.datasets.transforms.loading import instance_edges
+    results, _, _ = write_pair(tmp_path)
+    inst = np.zeros((6, 8), np.int64)
+    inst[:, 4:] = 26001  # a thing id of the Cityscapes kind (id * 1000 + k), 16 bit
+    results = write_instance(tmp_path, results, inst)
+    plain = LoadSISAnnotations()(LoadSISImageFromFile()(dict(results)))
+    assert 'instance_edges' not in plain and 'gt_instance_map' not in plain
+    out = LoadSISAnnotations(with_instance=True)(LoadSISImageFromFile()(dict(results)))
+    np.testing.assert_array_equal(out['gt_instance_map'], inst)
+    assert out['instance_edges'][:, 3:5].all() and out['instance_edges'].sum() == 12
+    packed = PackSISInputs()(out)
+    assert torch.equal(packed['inputs']['edges'], torch.from_numpy(instance_edges(inst)))
+    # the data set can ask too (CityscapesDataset(with_instance_edges=True))
+    assert 'instance_edges' in LoadSISAnnotations()(dict(results, with_instance=True))
+    assert 'with_instance=True' in repr(LoadSISAnnotations(with_instance=True))
+
+
+def test_with_instance_errors(tmp_path):
+    results, _, _ = write_pair(tmp_path)
+    with pytest.raises(ValueError, match='gives no instance map') as e:
+        LoadSISAnnotations(with_instance=True)(dict(results))
+    assert 'ADE20K' in str(e.value)
+    missing = dict(results, instance_path=str(tmp_path / 'absent.png'))
+    with pytest.raises(FileNotFoundError, match='absent.png') as e:
+        LoadSISAnnotations(with_instance=True)(missing)
+    assert 'with_instance=False' in str(e.value)
+    small = write_instance(tmp_path, results, np.zeros((3, 8)))
+    with pytest.raises(ValueError, match='Instance map .* is 3x8'):
+        LoadSISAnnotations(with_instance=True)(small)
+
+
+def test_edges_are_recomputed_after_a_crop(tmp_path):
+    """As the official code (edges of the transformed instance map): a crop border is no edge."""
+    results, _, _ = write_pair(tmp_path)
+    inst = np.zeros((6, 8), np.int64)
+    inst[:, 4:] = 2
+    results = write_instance(tmp_path, results, inst)
+    loaded = LoadSISAnnotations(with_instance=True)(LoadSISImageFromFile()(results))
+    out = CenterCrop((2, 4))(loaded)  # columns 2..5: the boundary 3|4 stays inside
+    np.testing.assert_array_equal(out['instance_edges'], [[0, 1, 1, 0], [0, 1, 1, 0]])
+    loaded = LoadSISAnnotations(with_instance=True)(LoadSISImageFromFile()(results))
+    loaded = _crop_at(loaded, 0, 4, 2, 4)  # columns 4..7: one instance, no edge at the border
+    assert not loaded['instance_edges'].any()
+
+
+def _crop_at(results, top, left, h, w):
+    from catgen.datasets.transforms.processing import _crop
+    return _crop(results, top, left, h, w)

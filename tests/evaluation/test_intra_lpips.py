@@ -77,16 +77,83 @@ def test_hand_built_clusters_and_value(lpips_model):
     assert out['nearest_lpips'][0] == pytest.approx(first, rel=1e-5)
 
 
-def test_only_the_first_members_by_index_are_kept(lpips_model):
+class PointLPIPS:
+    """A fake LPIPS: an image's embedding is its mean pixel value, so LPIPS(x, y) is the
+    squared difference of the means (deterministic, computable by hand)."""
+
+    batch_size = 7
+
+    def embed(self, imgs, progress=None):
+        if progress is not None:
+            progress.update(len(imgs))
+        return imgs.double().mean(dim=(1, 2, 3))[:, None]
+
+
+def point_images(values):
+    """uint8 [N, 3, 2, 2] images of constant value ``values[i]``."""
+    return torch.tensor(values, dtype=torch.uint8)[:, None, None, None].expand(-1, 3, 2, 2)
+
+
+#: 60 images near training point 0 (values 0..39), 3 near 100, 1 near 200, interleaved.
+POINT_TRAIN = torch.tensor([[0.0], [100.0], [200.0]], dtype=torch.float64)
+POINT_VALUES = [i % 40 for i in range(60)] + [100, 110, 95, 200]
+POINT_ORDER = np.random.default_rng(123).permutation(len(POINT_VALUES))
+POINT_VALUES = [POINT_VALUES[i] for i in POINT_ORDER]
+
+
+def hand_mean_pairwise(values):
+    pairs = [(values[i] - values[j]) ** 2 for i in range(len(values))
+             for j in range(i + 1, len(values))]
+    return sum(pairs) / len(pairs)
+
+
+def test_members_are_a_seeded_random_subset_and_the_value_is_by_hand():
+    fakes = point_images(POINT_VALUES)
+    out = intra_lpips(PointLPIPS(), fakes, POINT_TRAIN, max_per_cluster=50, seed=0)
+    members = {c: np.flatnonzero(out['assignment'] == c) for c in range(3)}
+    assert [len(m) for m in members.values()] == [60, 3, 1]
+    assert out['cluster_sizes'].tolist() == [60, 3, 1]
+    kept = out['kept']
+    assert sorted(kept) == [0, 1]  # the singleton cluster does not count
+    assert len(kept[0]) == 50 and set(kept[0]) <= set(members[0])  # exactly 50 of 60
+    assert kept[0].tolist() != members[0][:50].tolist()  # not the first 50
+    assert kept[1].tolist() == members[1].tolist()  # a small cluster keeps all
+    # value: mean pairwise squared difference within the kept members, then over clusters
+    by_hand = {c: hand_mean_pairwise([POINT_VALUES[i] for i in kept[c]]) for c in (0, 1)}
+    assert out['cluster_lpips'][0] == pytest.approx(by_hand[0], rel=1e-12)
+    assert out['cluster_lpips'][1] == pytest.approx(by_hand[1], rel=1e-12)
+    assert by_hand[1] == pytest.approx(((110 - 100) ** 2 + 5 ** 2 + 15 ** 2) / 3)
+    assert out['intra_lpips'] == pytest.approx((by_hand[0] + by_hand[1]) / 2, rel=1e-12)
+    # same seed: same members (with or without the embedding cache); another seed: others
+    again = intra_lpips(PointLPIPS(), fakes, POINT_TRAIN, seed=0, cache_mb=0)
+    assert again['kept'][0].tolist() == kept[0].tolist()
+    assert again['intra_lpips'] == pytest.approx(out['intra_lpips'], rel=1e-12)
+    partial = intra_lpips(PointLPIPS(), fakes, POINT_TRAIN, seed=0, cache_mb=10 * 8 / 2 ** 20)
+    assert partial['intra_lpips'] == pytest.approx(out['intra_lpips'], rel=1e-12)  # 10 cached
+    other = intra_lpips(PointLPIPS(), fakes, POINT_TRAIN, seed=1)['kept'][0]
+    assert len(other) == 50 and other.tolist() != kept[0].tolist()
+    # over seeds every member is sometimes kept and sometimes left out (a uniform choice)
+    counts = np.zeros(len(fakes))
+    for seed in range(30):
+        counts[intra_lpips(PointLPIPS(), fakes, POINT_TRAIN, seed=seed)['kept'][0]] += 1
+    assert counts.sum() == 30 * 50
+    assert (counts[members[0]] > 0).all() and (counts[members[0]] < 30).all()
+
+
+def test_a_small_cap_keeps_random_pairs(lpips_model):
     train = training_images()
     fakes = generated(train)
-    out = intra_lpips(lpips_model, fakes, lpips_model.embed(train), max_per_cluster=2)
-    first_two = {0: [1, 2], 1: [0, 4]}  # indices of the first two members of clusters 0 and 1
-    expected = [direct_mean_pairwise(lpips_model, fakes[idx]) for idx in first_two.values()]
-    assert out['cluster_lpips'][0] == pytest.approx(expected[0], rel=1e-5)
-    assert out['cluster_lpips'][1] == pytest.approx(expected[1], rel=1e-5)
-    assert out['intra_lpips'] == pytest.approx(np.mean(expected), rel=1e-5)
+    out = intra_lpips(lpips_model, fakes, lpips_model.embed(train), max_per_cluster=2, seed=0)
     assert out['cluster_sizes'].tolist() == [4, 3, 1]  # sizes before the cap
+    members = np.asarray(CLUSTER_OF)
+    for c in (0, 1):
+        assert len(out['kept'][c]) == 2 and (members[out['kept'][c]] == c).all()
+        expected = direct_mean_pairwise(lpips_model, fakes[out['kept'][c]])
+        assert out['cluster_lpips'][c] == pytest.approx(expected, rel=1e-5)
+    assert out['intra_lpips'] == pytest.approx(np.mean(list(out['cluster_lpips'].values())))
+    subsets = {tuple(intra_lpips(lpips_model, fakes, lpips_model.embed(train),
+                                 max_per_cluster=2, seed=s)['kept'][0]) for s in range(8)}
+    assert len(subsets) > 1  # the seed decides which pair of cluster 0 is kept
 
 
 def test_copies_of_training_images_score_zero_and_singletons_give_nan(lpips_model):
@@ -148,6 +215,34 @@ def test_larger_training_images_are_resized_to_the_generated_size(alex_file, tmp
                         'diversity/intra_lpips_images'}
     assert out['diversity/intra_lpips_clusters'] == 2 and out['diversity/intra_lpips_images'] == 8
     assert (SIZE, SIZE) in metric._train_emb  # embedded at the generated size
+
+
+def test_resize_compares_generated_and_training_images_at_that_size(lpips_model, alex_file,
+                                                                     tmp_path):
+    """resize=64 (the official protocol uses 256): generated and training images are resized
+    (bilinear, antialiased) before LPIPS; the same as resizing them by hand first."""
+    import torch.nn.functional as F
+    train = training_images()
+    fakes = generated(train)
+    folder = write_pngs(tmp_path / 'train', train)
+    metric = IntraLPIPS(train_dir=str(folder), net='alex', backbone_path=alex_file,
+                        device='cpu', progress=False, resize=64, max_per_cluster=2, seed=3)
+    metric.process(None, [dict(fake_img=fakes[i], sample_idx=i) for i in range(len(fakes))])
+    out = metric.compute_metrics(metric.results)
+    assert (64, 64) in metric._train_emb and (SIZE, SIZE) not in metric._train_emb
+
+    def up(imgs):
+        x = imgs.float() / 127.5 - 1
+        return F.interpolate(x, size=(64, 64), mode='bilinear', align_corners=False,
+                             antialias=True).clamp(-1, 1)
+
+    by_hand = intra_lpips(lpips_model, up(fakes), lpips_model.embed(up(train)),
+                          max_per_cluster=2, seed=3)
+    assert out['intra_lpips'] == pytest.approx(by_hand['intra_lpips'], rel=1e-5)
+    assert out['intra_lpips_clusters'] == len(by_hand['cluster_lpips']) >= 1
+    native = intra_lpips(lpips_model, fakes, lpips_model.embed(train), max_per_cluster=2,
+                         seed=3)
+    assert out['intra_lpips'] != pytest.approx(native['intra_lpips'], rel=1e-3)
 
 
 def test_training_images_from_a_dataset_config(tiny_synthscenes, alex_file):

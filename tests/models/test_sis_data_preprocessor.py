@@ -103,3 +103,25 @@ def test_round_trip_from_folder_dataset(tmp_path):
     assert torch.equal(seg.argmax(1), label)
     assert [s.img_shape for s in out['data_samples']] == [(8, 8), (8, 8)]
     assert all(s.seg_map_path.startswith(str(root)) for s in out['data_samples'])
+
+
+def test_instance_edges_are_concatenated_after_the_classes():
+    lab = torch.tensor([[0, 3], [255, 1]])
+    edges = torch.tensor([[1, 0], [0, 1]], dtype=torch.uint8)
+    data = batch([lab, lab])
+    data['inputs']['edges'] = [edges, 1 - edges]
+    plain = SISDataPreprocessor(num_classes=4)(data)['inputs']
+    assert plain['seg'].shape == (2, 4, 2, 2) and plain['edges'].shape == (2, 1, 2, 2)
+    pre = SISDataPreprocessor(num_classes=4, instance_edges=True)
+    assert pre.extra_label_channels == 1
+    out = pre(data)['inputs']
+    assert out['seg'].shape == (2, 5, 2, 2) and out['seg'].dtype == torch.float32
+    assert torch.equal(out['seg'][:, :4], plain['seg'])  # the one-hot channels are unchanged
+    assert torch.equal(out['seg'][0, 4], edges.float())
+    assert torch.equal(out['seg'][1, 4], 1 - edges.float())
+    assert SISDataPreprocessor(num_classes=4).extra_label_channels == 0
+    with pytest.raises(KeyError, match='with_instance=True'):
+        pre(batch([lab]))
+    data['inputs']['edges'] = [torch.zeros(3, 2, dtype=torch.uint8)] * 2
+    with pytest.raises(ValueError, match='edge maps'):
+        pre(data)

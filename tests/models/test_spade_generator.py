@@ -9,6 +9,8 @@ from catgen.registry import MODELS
 # measured by building it for ADE20K (semantic_nc 151, 256x256, no instance edges).
 OFFICIAL_ADE20K_G = 96_492_483
 OFFICIAL_ADE20K_G_VAE = 111_942_595
+# the official ConvEncoder (netE) at ngf 64, crop 256 (tests/models/test_spade_encoder.py)
+OFFICIAL_E = 10_463_424
 
 
 def onehot(b=2, c=4, h=32, w=32, seed=0):
@@ -29,7 +31,11 @@ def test_official_parameter_count_and_key_names():
         g = SPADEGenerator(151)
         g_vae = SPADEGenerator(151, use_vae=True)
     assert sum(p.numel() for p in g.parameters()) == OFFICIAL_ADE20K_G
-    assert sum(p.numel() for p in g_vae.parameters()) == OFFICIAL_ADE20K_G_VAE
+    # with use_vae the generator holds the style encoder (official netE, trained with netG)
+    decoder = sum(p.numel() for n, p in g_vae.named_parameters() if not n.startswith('encoder.'))
+    assert decoder == OFFICIAL_ADE20K_G_VAE
+    assert sum(p.numel() for p in g_vae.encoder.parameters()) == OFFICIAL_E
+    assert sum(p.numel() for p in g_vae.parameters()) == OFFICIAL_ADE20K_G_VAE + OFFICIAL_E
     keys = set(g.state_dict())
     # official checkpoint names (netG state dict) load as they are
     for k in ('fc.weight', 'head_0.conv_0.weight_orig', 'head_0.conv_0.weight_u',
@@ -125,3 +131,31 @@ def test_registry_build():
     g = MODELS.build(dict(type='SPADEGenerator', num_classes=4, base_channels=2, crop_size=32,
                           spade_hidden=8))
     assert isinstance(g, SPADEGenerator)
+
+
+@pytest.mark.slow
+def test_instance_edge_channel_widens_every_label_input():
+    """Official semantic_nc = label_nc + 1 with instance edges: every layer reading the label map
+    (fc, 18 SPADE embedding convs at 'normal') gains one input channel; the class slices do not
+    cover it."""
+    with torch.device('meta'):
+        g = SPADEGenerator(35)
+        g_edge = SPADEGenerator(35, extra_label_channels=1)
+        g_36 = SPADEGenerator(36)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    spade_convs = [s for s in g_edge.class_slices() if s.module.endswith('mlp_shared.0')]
+    assert len(spade_convs) == 18  # 7 blocks x 2 + 4 learned shortcuts
+    assert count(g_edge) - count(g) == 1024 * 3 * 3 + 18 * 128 * 3 * 3
+    assert count(g_edge) == count(g_36)  # the official network for 35 + 1 channels
+    assert tuple(g_edge.fc.weight.shape) == (1024, 36, 3, 3)
+    assert g_edge.num_classes == 35 and g_edge.label_nc == 36
+
+
+def test_edge_channel_is_read_and_checked():
+    g = tiny(extra_label_channels=1)
+    g.check_protocol()
+    seg = torch.cat([onehot(), torch.zeros(2, 1, 32, 32)], 1).requires_grad_()
+    g(seg).square().mean().backward()
+    assert seg.grad[:, -1].abs().sum() > 0  # the edge channel is read
+    with pytest.raises(ValueError, match=r'seg must be Tensor\[B, 5, H, W\]'):
+        g(onehot())

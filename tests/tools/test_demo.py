@@ -25,9 +25,9 @@ def test_table_marks_the_best_of_each_column():
                                    'color/mean_dist': 25.0}}
     lines = d.table(results).splitlines()
     assert lines[0].startswith('| | mIoU (higher is better) | FID')
-    assert lines[2] == '| training-free CAT | 40.00 | 30.00 | **20.00** |'
-    assert lines[3] == '| finetune-all, 100 images | 10.00 | 90.00 | n/a |'
-    assert lines[4] == '| CAT, 100 images | **60.00** | **20.00** | 25.00 |'
+    assert lines[2] == '| training-free CAT | 40.00 | 30.00 | **20.00** | n/a |'
+    assert lines[3] == '| finetune-all, 100 images | 10.00 | 90.00 | n/a | n/a |'
+    assert lines[4] == '| CAT, 100 images | **60.00** | **20.00** | 25.00 | n/a |'
 
 
 def test_steps_that_are_done_are_skipped_and_bad_iters_refused(tmp_path, capsys):

@@ -96,8 +96,8 @@ model = dict(
         base = 'configs/ewc/oasis_synthscenes_100.py'
         body = f'''
 model = dict(generator=dict({SHRINK_G}), discriminator=dict({SHRINK_D}),
-             transfer=dict(source_checkpoint='{ckpt}', num_fisher_samples=2,
-                           fisher_batch_size=2))
+             transfer=dict(source_checkpoint='{ckpt}', source_data=dict(data_root='{data}'),
+                           num_fisher_samples=2, fisher_batch_size=2))
 '''
     cfg = write_cfg(tmp_path / f'{method}.py', base, body + loaders(data))
     work = tmp_path / 'work'

@@ -3,10 +3,12 @@ import os
 import sys
 import math
 
+import numpy as np
 import pytest
 import torch
 from mmengine.logging import MessageHub
 
+from catgen.affinity import AffinityMatrix
 from catgen.engine.optimizers import GANOptimWrapperConstructor
 from catgen.registry import MODELS
 from catgen.transfer.dcl import DCL, info_nce, others  # noqa: F401 (registers DCL)
@@ -17,8 +19,26 @@ from tiny_oasis import SIZE, save_source, synth_cfg  # noqa: E402,F401
 from tiny_oasis import batch as tiny_batch  # noqa: E402
 
 
+SOURCE = ['sky', 'grass', 'water', 'rock']  # 5 channels with don't care
+TARGET = ['lawn', 'lake', 'stone']  # 4 channels
+A = np.array([[0.1, 0.7, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.0, 0.0, 0.2, 0.8]])
+
+
 def batch(n, b=3):
     return tiny_batch(n, b)
+
+
+@pytest.fixture(scope='module')
+def affinity(tmp_path_factory):
+    stem = tmp_path_factory.mktemp('dcl_aff') / 'aff'
+    AffinityMatrix(A, TARGET, SOURCE).save(stem)
+    return dict(affinity_file=str(stem) + '.json', target_classes=TARGET, source_classes=SOURCE)
+
+
+def source_state(ckpt):
+    state = torch.load(ckpt, weights_only=True)['state_dict']
+    prefix = 'generator_ema.module.'
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def test_info_nce_matches_a_hand_computation():
@@ -49,9 +69,11 @@ def ckpt(tmp_path_factory):
     return save_source(tmp_path_factory.mktemp('dcl') / 'src.pth', n=5)
 
 
-def test_dcl_runs_two_train_steps(ckpt):
+def test_dcl_runs_two_train_steps(ckpt, affinity):
     torch.manual_seed(0)
-    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))
+    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt, **affinity)))
+    assert model.transfer.anchor_kind == 'affinity'
+    src = {n: p.clone() for n, p in model.transfer.source_generator.named_parameters()}
     optim = GANOptimWrapperConstructor(dict(
         generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
         discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
@@ -60,6 +82,8 @@ def test_dcl_runs_two_train_steps(ckpt):
         logs = model.train_step(batch(4), optim)
     assert {'loss_dcl_g', 'loss_dcl_d'} <= set(logs)
     assert all(torch.isfinite(v) for v in logs.values())
+    source = model.transfer.source_generator  # frozen and unchanged
+    assert all(torch.equal(p, src[n]) for n, p in source.named_parameters())
     # the discriminator term trains D: its gradient reaches the discriminator's bottleneck
     model.train()
     data = model.data_preprocessor(batch(4), True)
@@ -70,8 +94,8 @@ def test_dcl_runs_two_train_steps(ckpt):
 
 
 def test_dcl_needs_two_samples(ckpt):
-    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))
-    data = model.data_preprocessor(batch(4, b=1), True)
+    model = MODELS.build(synth_cfg(5, dict(type='DCL', source_checkpoint=ckpt)))
+    data = model.data_preprocessor(batch(5, b=1), True)
     with pytest.raises(ValueError, match='batch size >= 2'):
         strategy_losses(model, data['inputs'])
 
@@ -80,12 +104,42 @@ def test_one_adapted_generator_forward_per_update(ckpt):
     """DCL's generator term reads the step's own features, its discriminator term the images
     of D's update: per train step the adapted generator runs twice, as in finetune-all."""
     torch.manual_seed(0)
-    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))
+    model = MODELS.build(synth_cfg(5, dict(type='DCL', source_checkpoint=ckpt)))
     optim = GANOptimWrapperConstructor(dict(
         generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
         discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
     calls = count_forwards(model.generator)
     source_calls = count_forwards(model.transfer.source_generator)
-    logs = model.train_step(batch(4), optim)
+    logs = model.train_step(batch(5), optim)
     assert {'loss_dcl_g', 'loss_dcl_d'} <= set(logs)
     assert len(calls) == 2 and len(source_calls) == 2  # one each per update
+
+
+def test_anchor_is_the_loaded_source_generator_when_label_spaces_match(ckpt):
+    torch.manual_seed(0)
+    model = MODELS.build(synth_cfg(5, dict(type='DCL', source_checkpoint=ckpt)))
+    assert model.transfer.anchor_kind == 'source'
+    src = source_state(ckpt)
+    anchor = model.transfer.source_generator.state_dict()
+    assert all(torch.equal(v, src[k]) for k, v in anchor.items())
+    for s in model.generator.class_slices():  # the checkpoint's, not the restarted ones
+        key = s.module + ('.weight_orig' if s.module + '.weight_orig' in src else '.weight')
+        assert torch.equal(anchor[key], src[key])
+        assert not torch.equal(model.generator.state_dict()[key], src[key])
+
+
+def test_affinity_anchor_and_reinit_copy_option(ckpt, affinity):
+    torch.manual_seed(0)
+    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt, **affinity)))
+    seg = torch.nn.functional.one_hot(torch.randint(0, 4, (2, SIZE, SIZE)), 4)
+    seg = seg.permute(0, 3, 1, 2).float()
+    anchor = model.transfer.source_generator
+    mapped = anchor.affinity(seg)  # A^T y_t: 5 source channels, each pixel a distribution
+    assert mapped.shape == (2, 5, SIZE, SIZE) and torch.allclose(mapped.sum(1), torch.ones(1))
+    assert np.allclose(model.transfer.checkpoint_meta()['affinity']['values'], A)
+    model = MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt,
+                                           anchor='reinit_copy')))
+    anchor = model.transfer.source_generator.state_dict()
+    assert all(torch.equal(anchor[k], v) for k, v in model.generator.state_dict().items())
+    with pytest.raises(ValueError, match='affinity_file'):
+        MODELS.build(synth_cfg(4, dict(type='DCL', source_checkpoint=ckpt)))

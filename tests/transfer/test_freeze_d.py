@@ -8,7 +8,8 @@ import torch
 from catgen.engine.optimizers import GANOptimWrapperConstructor
 from catgen.registry import MODELS
 from catgen.structures import SISDataSample
-from catgen.transfer.freeze_d import FreezeD, frozen_layer_names  # noqa: F401 (registers)
+from catgen.transfer.freeze_d import (FreezeD, class_slice_holders,  # noqa: F401 (registers)
+                                      frozen_layer_names)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_oasis import SIZE, synth_cfg  # noqa: E402
@@ -64,6 +65,7 @@ def test_oasis_frozen_encoder_blocks_stay_bit_identical(tmp_path):
     model = MODELS.build(oasis_cfg(4, dict(type='FreezeD', source_checkpoint=ckpt,
                                            num_frozen_blocks=2)))
     assert model.transfer.frozen_modules == ['body_down.0', 'body_down.1']
+    assert model.transfer.kept_trainable == {}  # OASIS's D does not read the label map
     moved, names, g_moved, wrapper = train_and_compare(model)
     frozen = {k for k in names if k.startswith(('body_down.0.', 'body_down.1.'))}
     assert frozen and not moved & frozen  # bit-identical
@@ -82,18 +84,51 @@ def test_finetune_all_moves_those_blocks(tmp_path):
     assert any(k.startswith('body_down.0.') for k in moved)
 
 
-def test_patchgan_first_layers_of_every_scale_frozen(tmp_path):
+def d_optim_ids(wrapper):
+    return {id(p) for g in wrapper['discriminator'].optimizer.param_groups for p in g['params']}
+
+
+def test_patchgan_label_reading_layer_stays_trainable_the_rest_is_frozen(tmp_path):
     ckpt = source_ckpt(spade_cfg(6), tmp_path / 'spade.pth')
     torch.manual_seed(0)
     model = MODELS.build(spade_cfg(4, dict(type='FreezeD', source_checkpoint=ckpt,
                                            num_frozen_blocks=2)))
-    assert model.transfer.frozen_modules == [  # level by level, every scale
-        'discriminator_0.model0', 'discriminator_1.model0',
-        'discriminator_0.model1', 'discriminator_1.model1']
-    moved, names, _, _ = train_and_compare(model, steps=1)
-    frozen = {k for k in names if '.model0.' in k or '.model1.' in k}
-    assert frozen and not moved & frozen
+    # level 0 (model0 of every scale) reads [label map, image]: its label channels restarted
+    assert model.transfer.kept_trainable == {
+        'discriminator_0.model0': ['discriminator_0.model0.0'],
+        'discriminator_1.model0': ['discriminator_1.model0.0']}
+    assert model.transfer.frozen_modules == ['discriminator_0.model1', 'discriminator_1.model1']
+    params = dict(model.discriminator.named_parameters())
+    label_layers = {k for k in params if '.model0.' in k}
+    frozen = {k for k in params if '.model1.' in k}
+    assert label_layers and all(params[k].requires_grad for k in label_layers)
+    assert frozen and not any(params[k].requires_grad for k in frozen)
+    moved, names, _, wrapper = train_and_compare(model, steps=1)  # one D step (then G's)
+    in_optim = d_optim_ids(wrapper)
+    assert all(id(params[k]) in in_optim for k in label_layers)
+    assert not any(id(params[k]) in in_optim for k in frozen)
+    assert not moved & frozen  # bit-identical after the D step
+    assert label_layers <= moved  # the label-reading layer trains
     assert any('.model2.' in k for k in moved)
+
+
+def test_copied_label_channels_are_frozen_as_published(tmp_path):
+    # same class count and reinit_class_layers=False: the label channels are the source's
+    ckpt = source_ckpt(spade_cfg(4), tmp_path / 'spade.pth')
+    model = MODELS.build(spade_cfg(4, dict(type='FreezeD', source_checkpoint=ckpt,
+                                           num_frozen_blocks=1, reinit_class_layers=False)))
+    assert model.transfer.kept_trainable == {}
+    assert model.transfer.frozen_modules == ['discriminator_0.model0', 'discriminator_1.model0']
+
+
+def test_class_slice_holders_on_a_single_patchgan():
+    d = MODELS.build(dict(type='PatchGANDiscriminator', num_classes=4, num_layers=2,
+                          base_channels=4))
+    names = frozen_layer_names(d, 2)
+    assert names == ['model0', 'model1']
+    assert class_slice_holders(d, names) == {'model0': ['model0.0']}
+    assert class_slice_holders(d, names, restarted=['model0.0']) == {'model0': ['model0.0']}
+    assert class_slice_holders(d, names, restarted=[]) == {}
 
 
 def test_too_many_blocks_is_an_error(tmp_path):

@@ -151,8 +151,9 @@ def strategy_cfg(kind, source):
                 dict(type='ToyGenerator', norm_affine=True)),
         'EWC': (dict(type='EWC', source_checkpoint=ckpt, num_fisher_samples=2,
                      fisher_batch_size=2), None),
-        'CDC': (dict(type='CDC', source_checkpoint=ckpt), None),
-        'DCL': (dict(type='DCL', source_checkpoint=ckpt), None),
+        # the source generator reads the target maps through the affinity (label spaces differ)
+        'CDC': (dict(type='CDC', **cat), None),
+        'DCL': (dict(type='DCL', **cat), None),
         'CAT': (dict(type='CAT', stage1_iters=1, **cat), wrapped),
         'CATTrainingFree': (dict(type='CATTrainingFree', **cat), wrapped),
     }[kind]

@@ -50,6 +50,7 @@ def test_synthscenes_transfer_configs_share_one_budget():
         target = cfg.model.transfer.get('target_dataset')
         if target is not None:
             assert target.num_shots == shots, path
-        # iterations x batch size: the budget (learning rates are part of some methods)
-        budgets.add((cfg.train_cfg.max_iters, cfg.train_dataloader.batch_size))
+        # training images seen, iterations x batch size: the budget (learning rates and the
+        # batch size are part of some methods: CDC's batch of 4 runs twice the iterations)
+        budgets.add(cfg.train_cfg.max_iters * cfg.train_dataloader.batch_size)
     assert len(budgets) == 1, budgets

@@ -73,7 +73,15 @@ def worker(args):
     ckpt = osp.join(tmp, 'source.pth')
     torch.save({'meta': {}, 'state_dict': source.state_dict()}, ckpt)
     torch.manual_seed(0)
-    model = MODELS.build(synth_cfg(12, dict(type=args.strategy, source_checkpoint=ckpt)))
+    transfer = dict(type=args.strategy, source_checkpoint=ckpt)
+    if args.strategy in ('CDC', 'DCL'):
+        # 21 -> 12 classes: the anchor needs an affinity (catgen >= issue 11), or the old copy
+        try:
+            from catgen.transfer import source_anchor  # noqa: F401
+            transfer['anchor'] = 'reinit_copy'  # the cost is the same: one more 1x1 conv at most
+        except ImportError:
+            pass  # an older checkout: its only behaviour
+    model = MODELS.build(synth_cfg(12, transfer))
     optim = GANOptimWrapperConstructor(dict(
         generator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.0, 0.999))),
         discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.999)))))(model)

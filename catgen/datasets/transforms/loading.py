@@ -150,18 +150,25 @@ class LoadSISAnnotations:
     Args:
         num_classes: channels with don't care; ``None`` takes ``results['num_classes']``.
         label_shift: 0 or 1 (see the module docstring); ``None`` takes ``results['label_shift']``.
+        with_instance: also read the sample's instance map (``results['instance_path']``, set by
+            the data sets that have one: Cityscapes ``*_gtFine_instanceIds.png``, COCO-Stuff's
+            instance folder) into ``gt_instance_map`` (``np.int32[H, W]``) and its boundaries
+            into ``instance_edges`` (``np.uint8[H, W]`` in {0, 1}, :func:`instance_edges`),
+            which :class:`PackSISInputs` passes on as ``inputs['edges']``. SPADE's default where
+            the data set has instance maps (the official ``no_instance`` is off); on a data set
+            without them (ADE20K, SynthScenes, folders) it is an error. The instance map is also
+            read when the data set asks for it (``results['with_instance']``, set by
+            ``CityscapesDataset(with_instance_edges=True)``).
 
-    When ``results`` has ``instance_path`` (Cityscapes with ``with_instance_edges=True``), the
-    instance map is read too: ``gt_instance_map`` (``np.int32[H, W]``) and ``instance_edges``
-    (``np.uint8[H, W]`` in {0, 1}).
-
-    Errors: ids outside the valid range, or a label map whose size differs from the image's
-    (both files and sizes named) raise ValueError.
+    Errors: ids outside the valid range, or a label (instance) map whose size differs from the
+    image's (both files and sizes named) raise ValueError; a missing instance map raises
+    FileNotFoundError naming it.
     """
 
-    def __init__(self, num_classes=None, label_shift=None):
+    def __init__(self, num_classes=None, label_shift=None, with_instance=False):
         self.num_classes = num_classes
         self.label_shift = label_shift
+        self.with_instance = bool(with_instance)
 
     def __call__(self, results):
         path = results['seg_map_path']
@@ -180,18 +187,35 @@ class LoadSISAnnotations:
             results['ori_shape'] = raw.shape[:2]
             results['img_shape'] = raw.shape[:2]
             results.setdefault('flip', False)
-        inst_path = results.get('instance_path')
-        if inst_path:
-            inst = read_label_map(inst_path, what='instance map')
-            if inst.shape != raw.shape:
-                raise ValueError(f'Instance map {inst_path} is {inst.shape[0]}x{inst.shape[1]} '
-                                 f'(HxW) but label map {path} is {raw.shape[0]}x{raw.shape[1]}; '
-                                 f'they must be the same size.')
-            results['gt_instance_map'] = inst.astype(np.int32)
-            results['instance_edges'] = instance_edges(inst)
+        if self.with_instance or results.get('with_instance', False):
+            self._load_instance(results, raw.shape, path)
         return results
 
     transform = __call__
+
+    @staticmethod
+    def _load_instance(results, shape, path):
+        inst_path = results.get('instance_path')
+        if not inst_path:
+            raise ValueError(
+                f'LoadSISAnnotations(with_instance=True): the data set gives no instance map for '
+                f'{path}. Instance maps come with Cityscapes (gtFine *_instanceIds.png) and '
+                f'COCO-Stuff (instance PNGs made from the COCO instance annotations, see '
+                f'docs/datasets.md); ADE20K, SynthScenes and folder data sets have none: set '
+                f'with_instance=False (and model.data_preprocessor.instance_edges=False).')
+        try:
+            inst = read_label_map(inst_path, what='instance map')
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f'{e} It is read because with_instance=True (SPADE\'s instance edges): '
+                f'provide it, or set with_instance=False in LoadSISAnnotations and '
+                f'model.data_preprocessor.instance_edges=False.') from None
+        if inst.shape != tuple(shape):
+            raise ValueError(f'Instance map {inst_path} is {inst.shape[0]}x{inst.shape[1]} '
+                             f'(HxW) but label map {path} is {shape[0]}x{shape[1]}; '
+                             f'they must be the same size.')
+        results['gt_instance_map'] = inst.astype(np.int32)
+        results['instance_edges'] = instance_edges(inst)
 
     @staticmethod
     def _check_size(results, shape, path, what):
@@ -204,4 +228,4 @@ class LoadSISAnnotations:
 
     def __repr__(self):
         return (f'{type(self).__name__}(num_classes={self.num_classes}, '
-                f'label_shift={self.label_shift})')
+                f'label_shift={self.label_shift}, with_instance={self.with_instance})')

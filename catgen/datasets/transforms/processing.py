@@ -3,7 +3,8 @@
 They act on ``img`` (``np.uint8[H, W, 3]``) and on every label-like key present:
 ``gt_seg_map`` (``np.int64[H, W]``), ``gt_instance_map`` (``np.int32[H, W]``) and
 ``instance_edges`` (``np.uint8[H, W]``). Label-like maps are always resized with nearest
-neighbour; ``instance_edges`` is recomputed from the resized instance map when there is one.
+neighbour; ``instance_edges`` is recomputed from the resized or cropped instance map when there
+is one (the official code computes edges on the transformed instance map; a flip commutes).
 Each updates ``img_shape`` (``(H, W)``).
 
 Sizes: ``Resize(scale=...)`` takes ``(W, H)`` as OpenMMLab's ``Resize`` does; ``crop_size`` takes
@@ -110,6 +111,8 @@ def _crop(results, top, left, ch, cw):
     for k in LABEL_KEYS:
         if k in results:
             results[k] = np.ascontiguousarray(results[k][top:top + ch, left:left + cw])
+    if 'gt_instance_map' in results:  # as official: edges of the cropped instance map
+        results['instance_edges'] = instance_edges(results['gt_instance_map'])
     results['img_shape'] = (ch, cw)
     return results
 

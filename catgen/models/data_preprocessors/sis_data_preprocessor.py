@@ -19,24 +19,36 @@ class SISDataPreprocessor(BaseDataPreprocessor):
 
         {'inputs': {'img':   float32 Tensor[B, 3, H, W] in [-1, 1],   ((img - mean) / std)
                     'label': int64 Tensor[B, H, W] (channel space, ignore pixels kept as is),
-                    'seg':   float32 Tensor[B, num_classes, H, W] one-hot,
+                    'seg':   float32 Tensor[B, num_classes (+ 1), H, W] one-hot
+                             (+ the instance edge map as the last channel, see below),
                     'edges': float32 Tensor[B, 1, H, W] in {0, 1}  (only if given)},
          'data_samples': list[SISDataSample]}
 
     ``img`` is left out when the batch has none (synthesis from label maps alone).
+
+    With ``instance_edges=True`` (SPADE's default where the data set has instance maps:
+    Cityscapes, COCO-Stuff; the official ``--no_instance`` off) the edge map is concatenated
+    to ``seg`` as one channel after the ``num_classes`` one-hot channels, as the official
+    ``preprocess_input`` does: generator and discriminator then read ``num_classes + 1``
+    channels. ``extra_label_channels`` (1, else 0) tells the synthesizer to build its networks
+    for it (:func:`~catgen.models.synthesizers.base_synthesizer.build_network`); nothing is
+    written by hand.
 
     Args:
         num_classes: channels, the don't-care channel 0 included (e.g. 151 for ADE20K).
         ignore_index: a label value whose pixels get an all-zero one-hot vector (255).
         mean, std: a float or one per RGB channel; 127.5 maps ``[0, 255]`` to ``[-1, 1]``.
         non_blocking: as MMEngine's BaseDataPreprocessor.
+        instance_edges: concatenate each sample's instance edge map (``inputs['edges']``, from
+            ``LoadSISAnnotations(with_instance=True)``) to ``seg``; a batch without it is an
+            error.
 
     A label id outside ``[0, num_classes)`` that is not ``ignore_index`` raises ValueError
     naming the sample's ``seg_map_path``.
     """
 
     def __init__(self, num_classes=None, ignore_index=255, mean=127.5, std=127.5,
-                 non_blocking=False):
+                 non_blocking=False, instance_edges=False):
         super().__init__(non_blocking=non_blocking)
         if num_classes is None:
             raise ValueError(
@@ -49,6 +61,9 @@ class SISDataPreprocessor(BaseDataPreprocessor):
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
+        self.instance_edges = bool(instance_edges)
+        #: channels of ``seg`` after the ``num_classes`` one-hot channels (the edge map)
+        self.extra_label_channels = 1 if self.instance_edges else 0
         mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         for name, t in (('mean', mean), ('std', std)):
@@ -120,8 +135,20 @@ class SISDataPreprocessor(BaseDataPreprocessor):
                           dtype=torch.float32, device=label.device)
         seg.scatter_(1, index.unsqueeze(1), 1.0)
         seg *= valid.unsqueeze(1)
-        out['seg'] = seg
         if inputs.get('edges') is not None:
             edges = self._stack(inputs['edges'], 'edges', 2)
-            out['edges'] = edges.float().unsqueeze(1)
+            if edges.shape[0] != label.shape[0] or edges.shape[1:] != label.shape[1:]:
+                raise ValueError(f'edge maps {tuple(edges.shape)} and label maps '
+                                 f'{tuple(label.shape)} of one batch do not match in batch size '
+                                 f'or H, W')
+            out['edges'] = edges.to(device=seg.device, dtype=torch.float32).unsqueeze(1)
+        elif self.instance_edges:
+            raise KeyError(
+                'SISDataPreprocessor(instance_edges=True) needs every sample\'s instance edge map '
+                '(inputs["edges"]): set with_instance=True in the pipeline\'s LoadSISAnnotations '
+                '(train, val and test pipelines) on a data set with instance maps (Cityscapes, '
+                'COCO-Stuff), or set model.data_preprocessor.instance_edges=False.')
+        if self.instance_edges:
+            seg = torch.cat([seg, out['edges']], dim=1)
+        out['seg'] = seg
         return {'inputs': out, 'data_samples': data_samples}

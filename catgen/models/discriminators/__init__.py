@@ -1,5 +1,7 @@
 from .multiscale_discriminator import MultiScalePatchGANDiscriminator
 from .oasis_discriminator import OASISDiscriminator
+from .patch_head import PatchHead
 from .patchgan_discriminator import PatchGANDiscriminator
 
-__all__ = ['MultiScalePatchGANDiscriminator', 'OASISDiscriminator', 'PatchGANDiscriminator']
+__all__ = ['MultiScalePatchGANDiscriminator', 'OASISDiscriminator', 'PatchGANDiscriminator',
+           'PatchHead']

@@ -29,23 +29,28 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
         norm_type: norm after those convs, 'instance' (official), 'batch' or 'none'.
         init_type: weight initialisation, official 'xavier'.
         init_gain: gain of that initialisation (official 0.02).
+        extra_label_channels: channels of ``seg`` after the class channels (SPADE's instance
+            edge map: 1); filled in from the data preprocessor.
 
     Model protocol: the class slices, feature levels and input levels of every scale, prefixed
     ``discriminator_<i>.``; input level j groups layer ``model<j>`` of every scale.
     """
 
     def __init__(self, num_classes, num_scales=2, num_layers=4, base_channels=64, img_channels=3,
-                 spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02):
+                 spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02,
+                 extra_label_channels=0):
         super().__init__()
         if num_scales < 1:
             raise ValueError(f'num_scales must be >= 1, got {num_scales}')
         self.num_classes = num_classes
+        self.extra_label_channels = int(extra_label_channels)
         self.num_scales = num_scales
         for i in range(num_scales):
             self.add_module(f'discriminator_{i}', PatchGANDiscriminator(
                 num_classes, num_layers=num_layers, base_channels=base_channels,
                 img_channels=img_channels, spectral_norm=spectral_norm, norm_type=norm_type,
-                init_type=init_type, init_gain=init_gain))
+                init_type=init_type, init_gain=init_gain,
+                extra_label_channels=extra_label_channels))
 
     # ---------------------------------------------------------------- model protocol
     def _scales(self):
@@ -81,7 +86,8 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
 
         Args:
             img: Tensor[B, 3, H, W] in [-1, 1].
-            seg: Tensor[B, num_classes, H, W], one-hot label map.
+            seg: Tensor[B, num_classes (+ extra_label_channels), H, W], one-hot label map (then
+                the instance edge map).
             return_features: also return the intermediate features by level name.
 
         Returns:

@@ -51,6 +51,9 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
         init_type: weight initialisation, official 'xavier' (see ``spade_init_cfg``).
         init_gain: gain of that initialisation (official 0.02).
         init_cfg: MMEngine initialisers overriding the official scheme.
+        extra_label_channels: channels of ``seg`` after the ``num_classes`` class channels
+            (SPADE's instance edge map: 1, official ``compute_D_input_nc``); filled in from the
+            data preprocessor.
 
     Model protocol: class slice ``model0.0`` (its first ``num_classes`` input channels read the
     label map, the image channels come after); feature levels ``model0`` .. ``model<n-1>``
@@ -59,15 +62,17 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
 
     def __init__(self, num_classes, num_layers=4, base_channels=64, img_channels=3,
                  spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02,
-                 init_cfg=None):
+                 init_cfg=None, extra_label_channels=0):
         super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         self.num_classes = num_classes
+        self.extra_label_channels = int(extra_label_channels)
+        self.label_nc = num_classes + self.extra_label_channels
         self.num_layers = num_layers
         kw, padw = 4, 2  # official: padw = ceil((kw - 1) / 2)
         nf = base_channels
-        in_nc = num_classes + img_channels
+        in_nc = self.label_nc + img_channels
         groups = [[nn.Conv2d(in_nc, nf, kw, stride=2, padding=padw), nn.LeakyReLU(0.2)]]
         for n in range(1, num_layers):
             nf_prev, nf = nf, min(nf * 2, 512)
@@ -97,7 +102,7 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
         return mean_log_sigmoid([output[-1]])
 
     def forward_input(self, x):
-        """x: Tensor[B, num_classes + 3, H, W] (seg, then image) -> num_layers + 1 tensors."""
+        """x: Tensor[B, label_nc + 3, H, W] (seg, then image) -> num_layers + 1 tensors."""
         feats = []
         for n in range(self.num_layers + 1):
             x = getattr(self, f'model{n}')(x)
@@ -109,7 +114,8 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
 
         Args:
             img: Tensor[B, 3, H, W] in [-1, 1].
-            seg: Tensor[B, num_classes, H, W], one-hot label map.
+            seg: Tensor[B, num_classes (+ extra_label_channels), H, W], one-hot label map (then
+                the instance edge map).
             return_features: also return the intermediate features by level name.
 
         Returns:
@@ -117,9 +123,12 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
             then the patch logits ``Tensor[B, 1, h, w]`` last (what SPADE's losses read); with
             ``return_features`` a tuple ``(list, OrderedDict[f'model{j}', Tensor])``.
         """
-        if seg is None or seg.shape[1] != self.num_classes:
+        if seg is None or seg.shape[1] != self.label_nc:
             got = None if seg is None else seg.shape[1]
-            raise ValueError(f'seg must have num_classes={self.num_classes} channels, got {got}')
+            extra = (f' + {self.extra_label_channels} extra (instance edges)'
+                     if self.extra_label_channels else '')
+            raise ValueError(f'seg must have num_classes={self.num_classes}{extra} channels, '
+                             f'got {got}')
         out = self.forward_input(torch.cat([seg, img], dim=1))  # official order: seg, image
         if return_features:
             return out, OrderedDict(zip(self.feature_levels(), out[:-1]))

@@ -1,7 +1,9 @@
 """The SPADE generator (Park et al., CVPR 2019), laid out as the official NVlabs/SPADE code.
 
 A 3x3 conv lifts the label map, downsampled (nearest) to ``1 / 2**num_up`` of the output size, to
-``16 * ngf`` channels (or, with ``use_vae``, a Linear maps ``z`` to that tensor); then SPADE
+``16 * ngf`` channels (or, with ``use_vae``, a Linear maps ``z`` to that tensor, ``z`` encoded
+from a style image by the :class:`~catgen.models.generators.spade_encoder.SPADEEncoder` that
+the generator then holds as ``encoder``); then SPADE
 residual blocks ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3`` (and ``up_4`` for
 'most') with x2 nearest upsampling between them; LeakyReLU(0.2) -> 3x3 conv -> tanh.
 """
@@ -43,12 +45,20 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
 
     Args:
         num_classes: channels of the semantic map, the don't-care channel included (ADE20K 151).
+        extra_label_channels: channels of the conditioning map after the ``num_classes`` class
+            channels: 1 for SPADE's instance edge map (official ``semantic_nc = label_nc +
+            1``), else 0. Filled in from the data preprocessor (``instance_edges=True``).
         base_channels: ngf; the widest blocks have ``16 * ngf`` channels (official 64).
         crop_size: output width; with ``use_vae`` it fixes the latent grid (Linear size).
         aspect_ratio: output width / height (Cityscapes 2.0); used with ``use_vae``.
         num_upsampling_layers: 'normal' (5 upsamplings), 'more' (6) or 'most' (7, adds ``up_4``).
-        use_vae: start from a Linear on ``z`` instead of a conv on the downsampled label map.
+        use_vae: start from a Linear on ``z`` instead of a conv on the downsampled label map,
+            and hold a style encoder (``encoder``) that maps an image to ``(mu, logvar)``.
         z_dim: length of ``z`` when ``use_vae`` (official 256); ``self.z_dim`` is 0 otherwise.
+        encoder: config of that style encoder (``SPADEEncoder``; its ``base_channels`` and
+            ``z_dim`` default to the generator's, as the official netE uses ngf and z_dim), or
+            None for a ``use_vae`` generator without one (z only from noise). Its parameters are
+            the generator's (one optimizer, as the official ``G_params += netE.parameters()``).
         spectral_norm: spectral norm on the residual blocks' convs (official 'spectral...').
         norm_type: parameter-free norm inside SPADE, 'batch' (official syncbatch; catgen's
             SyncBatchNorm2d, synchronised automatically under DDP) or 'instance'.
@@ -59,19 +69,27 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
         norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
             adapts (off in SPADE; BSA configs turn it on).
 
-    Model protocol: class slices ``fc`` (without ``use_vae``) and every ``...mlp_shared.0``;
-    feature levels ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3`` (``up_4``).
+    Model protocol: class slices ``fc`` (without ``use_vae``) and every ``...mlp_shared.0``
+    (their first ``num_classes`` input channels; the edge channel comes after them and is not a
+    class); feature levels ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` .. ``up_3``
+    (``up_4``).
     """
 
     def __init__(self, num_classes, base_channels=64, crop_size=256, aspect_ratio=1.0,
                  num_upsampling_layers='normal', use_vae=False, z_dim=256, spectral_norm=True,
                  norm_type='batch', spade_hidden=128, init_type='xavier', init_gain=0.02,
-                 norm_affine=False, init_cfg=None):
+                 norm_affine=False, init_cfg=None, extra_label_channels=0,
+                 encoder=dict(type='SPADEEncoder')):
         super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
         if num_upsampling_layers not in NUM_UP_LAYERS:
             raise ValueError(f'num_upsampling_layers must be one of {tuple(NUM_UP_LAYERS)}, '
                              f'got {num_upsampling_layers!r}')
+        if extra_label_channels < 0:
+            raise ValueError(f'extra_label_channels must be >= 0, got {extra_label_channels}')
         self.num_classes = num_classes
+        self.extra_label_channels = int(extra_label_channels)
+        #: channels of the conditioning map: classes, then the extra (edge) channels
+        self.label_nc = label_nc = num_classes + self.extra_label_channels
         self.base_channels = nf = base_channels
         self.num_upsampling_layers = num_upsampling_layers
         self.num_up = NUM_UP_LAYERS[num_upsampling_layers]
@@ -88,10 +106,10 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
         if use_vae:
             self.fc = nn.Linear(z_dim, 16 * nf * self.sw * self.sh)
         else:
-            self.fc = nn.Conv2d(num_classes, 16 * nf, 3, padding=1)
+            self.fc = nn.Conv2d(label_nc, 16 * nf, 3, padding=1)
 
         def block(fin, fout):
-            return SPADEResBlock(fin, fout, num_classes, spectral_norm=spectral_norm,
+            return SPADEResBlock(fin, fout, label_nc, spectral_norm=spectral_norm,
                                  norm_type=norm_type, hidden_nc=spade_hidden,
                                  norm_affine=norm_affine)
 
@@ -110,6 +128,20 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
         self.up = nn.Upsample(scale_factor=2)  # nearest
         initialize_at_build(self)
         reset_scale_shift(self)  # BSA's sites start as the identity
+        self.encoder = None
+        if use_vae and encoder is not None:
+            # built after initialize_at_build: the encoder initialises itself
+            if isinstance(encoder, dict):
+                encoder = dict(encoder)
+                encoder.setdefault('base_channels', base_channels)
+                encoder.setdefault('z_dim', z_dim)
+                encoder.setdefault('init_type', init_type)
+                encoder.setdefault('init_gain', init_gain)
+                encoder = MODELS.build(encoder)
+            if getattr(encoder, 'z_dim', z_dim) != z_dim:
+                raise ValueError(f'the style encoder gives z of length {encoder.z_dim}, the '
+                                 f'generator takes z_dim={z_dim}: make them equal')
+            self.encoder = encoder
         self.output_size = ((self.sh * 2 ** self.num_up, self.sw * 2 ** self.num_up)
                             if use_vae else None)
 
@@ -130,6 +162,23 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
 
     def adapter_keys(self):
         return [f'{name}.{p}' for name in self.scale_shift() for p in ('weight', 'bias')]
+
+    def encode(self, img):
+        """Style encoding: img Tensor[B, 3, H, W] in [-1, 1] -> ``(mu, logvar)``, each
+        Tensor[B, z_dim]; ``z = mu + exp(logvar / 2) * eps`` is the style code (see
+        :meth:`reparameterize`)."""
+        if self.encoder is None:
+            raise ValueError('this SPADEGenerator has no style encoder: build it with '
+                             'use_vae=True (and an encoder config, the default) to encode images')
+        return self.encoder(img)
+
+    @staticmethod
+    def reparameterize(mu, logvar, eps=None):
+        """``z = mu + exp(logvar / 2) * eps`` (official), ``eps`` Tensor[B, z_dim] or None to
+        draw it from N(0, I)."""
+        if eps is None:
+            eps = torch.randn_like(mu)
+        return mu + torch.exp(0.5 * logvar) * eps
 
     def _initial_features(self, seg, z):
         """The ``16 * ngf`` tensor at the latent grid, from the label map or from ``z``."""
@@ -160,10 +209,12 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
         """Synthesise images.
 
         Args:
-            seg: Tensor[B, num_classes, H, W], one-hot (or soft) label map. Without ``use_vae``,
+            seg: Tensor[B, num_classes + extra_label_channels, H, W], one-hot (or soft) label
+                map, then the instance edge map when built with one. Without ``use_vae``,
                 H and W must be divisible by ``2**num_up`` (32 for 'normal') and the output has
                 the same size; with ``use_vae`` they must equal the size the model was built for.
-            z: Tensor[B, z_dim] or None; with ``use_vae`` None draws z ~ N(0, I); must be None
+            z: Tensor[B, z_dim] or None; with ``use_vae`` None draws z ~ N(0, I) (a random
+                style; an image's style is ``reparameterize(*encode(img))``); must be None
                 (or empty) without ``use_vae``.
             return_features: also return the outputs of the residual blocks.
 
@@ -172,6 +223,11 @@ class SPADEGenerator(TransferableGenerator, BaseModule):
             ``feats`` an OrderedDict of the block outputs, keyed head_0, G_middle_0,
             G_middle_1, up_0, .., up_3 (, up_4).
         """
+        if seg.dim() != 4 or seg.shape[1] != self.label_nc:
+            extra = (f' + {self.extra_label_channels} (instance edges)'
+                     if self.extra_label_channels else '')
+            raise ValueError(f'seg must be Tensor[B, {self.label_nc}, H, W] (num_classes '
+                             f'{self.num_classes}{extra}), got {tuple(seg.shape)}')
         feats = OrderedDict()
         x = self._initial_features(seg, z)
         x = self.head_0(x, seg)

@@ -1,5 +1,6 @@
 """The trainable whole of a conditional GAN: generator, discriminator, EMA, the two-step update."""
 import contextlib
+import inspect
 
 import numpy as np
 import torch
@@ -44,14 +45,31 @@ def no_grad_sync(module):
         yield
 
 
-def build_network(cfg, num_classes):
+def build_network(cfg, num_classes, extra_label_channels=0):
     """Build a generator or discriminator config (a module or None passes through); a config
-    without ``num_classes`` gets ``num_classes`` (the data preprocessor's)."""
+    without ``num_classes`` gets ``num_classes`` (the data preprocessor's).
+
+    ``extra_label_channels`` (the data preprocessor's: SPADE's instance edge map, 1) is given
+    to a config without it when it is not 0; a network class that does not take it cannot read
+    the extra channel, which is an error naming it (0, the default, passes nothing).
+    """
     if not isinstance(cfg, dict):
         return cfg
     cfg = dict(cfg)
     if cfg.get('num_classes', None) is None and num_classes is not None:
         cfg['num_classes'] = num_classes
+    if extra_label_channels and cfg.get('extra_label_channels', None) is None:
+        cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
+        params = inspect.signature(cls).parameters if cls is not None else None
+        if params is not None and 'extra_label_channels' not in params and not any(
+                p.kind == p.VAR_KEYWORD for p in params.values()):
+            raise ValueError(
+                f'the data preprocessor appends {extra_label_channels} channel(s) to the label '
+                f'map (instance_edges=True), but {cfg["type"]} takes no extra_label_channels '
+                'argument, so it cannot read them. Use a network that does (SPADEGenerator, '
+                'MultiScalePatchGANDiscriminator) or set model.data_preprocessor.'
+                'instance_edges=False (and with_instance=False in the pipelines).')
+        cfg['extra_label_channels'] = extra_label_channels
     return MODELS.build(cfg)
 
 
@@ -121,8 +139,9 @@ class ConditionalGANSynthesizer(BaseModel):
         transfer = (TRANSFER_STRATEGIES.build(transfer) if isinstance(transfer, dict)
                     else transfer)
         num_classes = getattr(self.data_preprocessor, 'num_classes', None)
-        self.generator = build_network(generator, num_classes)
-        self.discriminator = build_network(discriminator, num_classes)
+        extra = getattr(self.data_preprocessor, 'extra_label_channels', 0)
+        self.generator = build_network(generator, num_classes, extra)
+        self.discriminator = build_network(discriminator, num_classes, extra)
         self.transfer = transfer
         if self.transfer is not None:
             # source weights, replaced layers, frozen parts: before the EMA copies G
@@ -257,7 +276,15 @@ class ConditionalGANSynthesizer(BaseModel):
         without noise): the strategy's if it has one; else per-sample noise
         (``train_noise='per_sample'``); else drawn from the global RNG."""
         z = None if self.transfer is None else self.transfer.generator_noise(self, inputs)
-        if z is None and self._step is not None and self.train_noise == 'per_sample':
+        if z is None:
+            z = self.sampled_training_noise(inputs)
+        return z
+
+    def sampled_training_noise(self, inputs):
+        """:meth:`training_noise` without the strategy's: per-sample noise
+        (``train_noise='per_sample'``) or drawn from the global RNG; None without noise."""
+        z = None
+        if self._step is not None and self.train_noise == 'per_sample':
             z = self._per_sample_training_noise(inputs['seg'].device)
         if z is None:
             seg = inputs['seg']

@@ -26,7 +26,8 @@ val_cfg = dict(type='GenValLoop')  # metrics' prepare() first: cached real FID/K
 test_cfg = dict(type='GenTestLoop')
 # tools/test.py on a run: on the 500 target val label maps, mIoU of the generated images by the
 # target segmenter of the model zoo (real val images: 98.8), FID in that segmenter's feature space
-# (not the standard FID: no Inception weights offline) and the per-class colour distance.
+# (not the standard FID: no Inception weights offline), the per-class colour distance and the
+# periodic-artefact measure (spectrum/axis_excess_db: stripes and grid lines, in dB over real).
 # Training validates with the colour distance only (val_evaluator, cheap).
 target_segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
                         checkpoint='zoo://fcn_synthscenes-target')
@@ -35,6 +36,7 @@ test_evaluator = [
     dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
                                             **target_segmenter)),
     dict(type='ClassColorDistance'),
+    dict(type='SpectralArtifacts'),  # stripes and grid lines (docs/metrics.md)
 ]
 default_hooks = dict(checkpoint=dict(interval=transfer_iters, max_keep_ckpts=1),
                      logger=dict(interval=20))
