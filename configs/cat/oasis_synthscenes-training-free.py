@@ -5,6 +5,8 @@
 #       --labels data/synthscenes/target/annotations/val --out work_dirs/cat_free_samples
 _base_ = ['./oasis_synthscenes_100.py']
 model = dict(
+    # the source generator as it was trained: no per-pixel noise
+    generator=dict(generator=dict(pixel_noise_std=0.0)),
     discriminator=None,
     transfer=dict(
         _delete_=True,

@@ -103,6 +103,43 @@ def test_noise_is_repeated_in_front_of_seg():
     assert torch.equal(x[:, :4], z[:, :, None, None].expand(2, 4, 32, 32))
 
 
+def test_pixel_noise_off_is_the_official_repeated_noise():
+    g = tiny_g(init_gain=None).eval()
+    seg, z = onehot(), torch.randn(2, 4)
+    full = g.spatial_noise(z)
+    assert torch.equal(full, z[:, :, None, None].expand(2, 4, 32, 32))
+    with torch.no_grad():
+        assert torch.equal(g(seg, z), g(seg, full))  # the 3D form of the same noise
+
+
+def test_pixel_noise_is_iid_per_pixel_and_the_full_noise_fixes_the_output():
+    g = tiny_g(init_gain=None, pixel_noise_std=0.5).eval()
+    seg, z = onehot(), torch.randn(2, 4)
+    full = g.spatial_noise(z, generator=torch.Generator().manual_seed(1))
+    pixel = full - z[:, :, None, None]
+    assert pixel.shape == (2, 4, 32, 32)
+    assert abs(pixel.std().item() - 0.5) < 0.02 and abs(pixel.mean().item()) < 0.02
+    # neighbouring pixels are independent: correlation of horizontal neighbours ~ 0
+    a, b = pixel[..., :-1].flatten(), pixel[..., 1:].flatten()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.05
+    again = g.spatial_noise(z, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(full, again)  # reproducible from a torch.Generator
+    with torch.no_grad():
+        assert not torch.allclose(g(seg, z), g(seg, z))  # fresh per-pixel noise per call
+        assert torch.equal(g(seg, full), g(seg, full))  # the full 3D noise is used as given
+        assert torch.equal(g.make_input(seg, full)[:, :4], full)
+
+
+def test_pixel_noise_bad_arguments():
+    with pytest.raises(ValueError, match='pixel_noise_std must be >= 0'):
+        tiny_g(pixel_noise_std=-1)
+    with pytest.raises(ValueError, match='needs noise channels'):
+        tiny_g(z_dim=0, pixel_noise_std=1.0)
+    g = tiny_g()
+    with pytest.raises(ValueError, match=r'\[B, z_dim, H, W\]'):
+        g(onehot(), torch.randn(2, 4, 16, 16))
+
+
 def test_no_noise_variant():
     g = tiny_g(z_dim=0)
     assert g.z_dim == 0 and g.fc.in_channels == 5

@@ -70,3 +70,26 @@ def test_oasis_predict_uses_ema_generator_and_fixed_noise():
     # after the second step the EMA generator lags behind the trained one (momentum < 1)
     ema = dict(model.generator_ema.module.named_parameters())
     assert any(not torch.equal(p, ema[n]) for n, p in model.generator.named_parameters())
+
+
+def test_oasis_pixel_noise_reaches_the_strategy_as_the_generators_full_noise():
+    """With per-pixel noise, the step's z is the full 3D noise (the same tensor the generator
+    used, so a strategy's source anchor sees the same input), and eval noise per sample id is
+    reproducible, per-pixel part included."""
+    model, optim = build('oasis')
+    model.generator.pixel_noise_std = 1.0
+    data = model.data_preprocessor(batch(), True)
+    fake, z, _ = model.generate_for_training(data['inputs'], grad=False)
+    assert z.shape == (2, 4, 64, 64)
+    per_pixel = z - z.mean((2, 3), keepdim=True)
+    assert 0.9 < per_pixel.std().item() < 1.1
+    model.generator.eval()
+    with torch.no_grad():
+        assert torch.equal(model.generator(data['inputs']['seg'], z),
+                           model.generator(data['inputs']['seg'], z))
+    z1 = model.sample_noise(2, sample_ids=[3, 7])
+    z2 = model.sample_noise(2, sample_ids=[3, 7])
+    assert z1.shape == (2, 4, 64, 64) and torch.equal(z1, z2)
+    assert not torch.equal(z1[0], z1[1])
+    model.generator.pixel_noise_std = 0.0
+    assert model.sample_noise(2, sample_ids=[3, 7]).shape == (2, 4)

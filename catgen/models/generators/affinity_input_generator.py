@@ -35,7 +35,8 @@ class AffinityInputGenerator(AffinityInput, TransferableGenerator, nn.Module):
             included).
 
     Model protocol: class slice ``affinity`` (the only layer that reads the target label map);
-    feature levels, ``z_dim`` and ``output_size`` are the source generator's; the source
+    feature levels, ``z_dim``, ``output_size`` and the noise (``pixel_noise_std``,
+    ``spatial_noise``) are the source generator's; the source
     checkpoint's generator weights load into :meth:`source_network` (the wrapped generator).
     """
 
@@ -63,6 +64,14 @@ class AffinityInputGenerator(AffinityInput, TransferableGenerator, nn.Module):
     def output_size(self):
         return self.generator.output_size
 
+    @property
+    def pixel_noise_std(self):
+        return getattr(self.generator, 'pixel_noise_std', 0.0)
+
+    def spatial_noise(self, z, generator=None):
+        """The wrapped generator's full 3D noise for ``z`` (see ``OASISGenerator``)."""
+        return self.generator.spatial_noise(z, generator=generator)
+
     def set_affinity(self, matrix):
         self.affinity.set_matrix(matrix)
 
@@ -86,7 +95,8 @@ class AffinityInputGenerator(AffinityInput, TransferableGenerator, nn.Module):
         return self.generator
 
     def forward(self, seg, z=None, return_features=False):
-        """seg: Tensor[B, N_t + 1, H, W] (target one-hot); z: Tensor[B, z_dim] or None.
+        """seg: Tensor[B, N_t + 1, H, W] (target one-hot); z: the wrapped generator's noise
+        (Tensor[B, z_dim], its full 3D noise, or None).
 
         Returns what the source generator returns for ``A^T seg``: Tensor[B, 3, H, W], or
         ``(img, feats)`` with ``return_features``.

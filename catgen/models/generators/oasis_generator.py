@@ -69,6 +69,11 @@ class OASISGenerator(TransferableGenerator, BaseModule):
             PyTorch's default.
         norm_affine: a per-channel scale (1) and shift (0) after every SPADE norm: the sites BSA
             adapts (off in OASIS; BSA configs turn it on).
+        pixel_noise_std: std of i.i.d. per-pixel noise added to the ``z_dim`` noise channels of
+            the input, drawn afresh on every call (0: the official noise, constant over the
+            image). Gives the generator a source of per-pixel randomness for fine random
+            textures; without it few-shot finetuning draws them as stripes anchored to the image
+            borders (docs/transfer.md, "Stripes after finetuning"). catgen's option, not OASIS's.
         init_cfg: MMEngine initialisers overriding the official scheme (``init_gain``).
 
     Model protocol: class slices ``fc`` and every ``...mlp_shared.0`` (label channels after the
@@ -78,7 +83,7 @@ class OASISGenerator(TransferableGenerator, BaseModule):
     def __init__(self, num_classes, z_dim=64, base_channels=64,
                  channel_multipliers=(16, 16, 16, 8, 4, 2, 1), crop_size=256, aspect_ratio=1.0,
                  spectral_norm=True, norm_type='batch', spade_hidden=128, init_gain=0.02,
-                 norm_affine=False, init_cfg=None):
+                 norm_affine=False, pixel_noise_std=0.0, init_cfg=None):
         if init_cfg is None and init_gain is not None:
             init_cfg = official_init_cfg('xavier', init_gain)
         super().__init__(init_cfg=init_cfg)
@@ -87,6 +92,10 @@ class OASISGenerator(TransferableGenerator, BaseModule):
                              f'got {tuple(channel_multipliers)}')
         if z_dim < 0:
             raise ValueError(f'z_dim must be >= 0, got {z_dim}')
+        if pixel_noise_std < 0 or (pixel_noise_std > 0 and z_dim == 0):
+            raise ValueError(f'pixel_noise_std must be >= 0 and needs noise channels (z_dim > 0), '
+                             f'got pixel_noise_std={pixel_noise_std}, z_dim={z_dim}')
+        self.pixel_noise_std = float(pixel_noise_std)
         self.num_classes = num_classes
         self.z_dim = z_dim
         self.label_nc = num_classes + z_dim
@@ -128,10 +137,28 @@ class OASISGenerator(TransferableGenerator, BaseModule):
     def adapter_keys(self):
         return [f'{name}.{p}' for name in self.scale_shift() for p in ('weight', 'bias')]
 
+    def spatial_noise(self, z, generator=None):
+        """The full 3D noise of the input: ``z`` repeated over the pixels, plus
+        ``pixel_noise_std`` x N(0, I) per pixel (drawn from ``generator``, a ``torch.Generator``
+        on z's device, else from the global RNG).
+
+        z: Tensor[B, z_dim] -> Tensor[B, z_dim, H, W] at ``self.output_size``.
+        """
+        h, w = self.output_size
+        b = z.shape[0]
+        full = z.view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h, w)
+        if self.pixel_noise_std > 0:
+            pixel = torch.randn(b, self.z_dim, h, w, generator=generator, device=z.device,
+                                dtype=z.dtype)
+            full = full + self.pixel_noise_std * pixel
+        return full
+
     def make_input(self, seg, z=None):
         """Concatenate noise in front of the label map.
 
-        seg: Tensor[B, num_classes, H, W]; z: Tensor[B, z_dim] or None (drawn ~ N(0, I))
+        seg: Tensor[B, num_classes, H, W]; z: Tensor[B, z_dim] (repeated over the pixels, plus
+        per-pixel noise when ``pixel_noise_std`` is set: :meth:`spatial_noise`), the full 3D
+        noise Tensor[B, z_dim, H, W] (used as it is), or None (z drawn ~ N(0, I))
         -> Tensor[B, z_dim + num_classes, H, W].
         """
         if seg.dim() != 4 or seg.shape[1] != self.num_classes:
@@ -144,11 +171,13 @@ class OASISGenerator(TransferableGenerator, BaseModule):
         b, _, h, w = seg.shape
         if z is None:
             z = torch.randn(b, self.z_dim, device=seg.device, dtype=seg.dtype)
-        elif tuple(z.shape) != (b, self.z_dim):
-            raise ValueError(f'z must have shape [B, z_dim] = [{b}, {self.z_dim}], '
+        if tuple(z.shape) == (b, self.z_dim):
+            z = self.spatial_noise(z.to(seg.dtype))
+        elif tuple(z.shape) != (b, self.z_dim, h, w):
+            raise ValueError(f'z must have shape [B, z_dim] = [{b}, {self.z_dim}] or, the full '
+                             f'3D noise, [B, z_dim, H, W] = [{b}, {self.z_dim}, {h}, {w}]; '
                              f'got {tuple(z.shape)}')
-        z = z.to(seg.dtype).view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h, w)
-        return torch.cat((z, seg), dim=1)
+        return torch.cat((z.to(seg.dtype), seg), dim=1)
 
     def forward(self, seg, z=None, return_features=False):
         """Synthesise images.
@@ -156,7 +185,8 @@ class OASISGenerator(TransferableGenerator, BaseModule):
         Args:
             seg: Tensor[B, num_classes, H, W], one-hot (or soft) label map with
                 ``(H, W) == self.output_size``.
-            z: Tensor[B, z_dim] or None (then z ~ N(0, I) is drawn).
+            z: Tensor[B, z_dim], the full 3D noise Tensor[B, z_dim, H, W], or None (then
+                z ~ N(0, I) is drawn); see :meth:`make_input`.
             return_features: also return the output of every SPADE block.
 
         Returns:

@@ -189,13 +189,33 @@ class ConditionalGANSynthesizer(BaseModel):
             return self.generator_ema.module
         return unwrap(self.generator)
 
+    def _pixel_noise(self):
+        """The generator's ``spatial_noise`` when it draws per-pixel noise
+        (``pixel_noise_std > 0``), else None."""
+        gen = unwrap(self.generator)
+        if float(getattr(gen, 'pixel_noise_std', 0) or 0) > 0:
+            return gen.spatial_noise
+        return None
+
+    def full_noise(self, z):
+        """``z`` as the generator will use it: for a generator with per-pixel noise
+        (``pixel_noise_std > 0``) the full 3D noise ``Tensor[B, z_dim, H, W]`` (per-pixel part
+        drawn from the global RNG), so that every network given this ``z`` in a step (the
+        generator, a strategy's source anchor) sees the same noise; otherwise ``z`` itself."""
+        spatial = self._pixel_noise()
+        if spatial is None or z is None or z.dim() != 2:
+            return z
+        return spatial(z)
+
     def sample_noise(self, batch_size, sample_ids=None, device=None):
         """Noise ``Tensor[B, z_dim]`` (None if the generator takes none).
 
         With ``sample_ids`` the noise of sample ``i`` is a pure function of
-        ``(eval_seed, i)``: fixed inputs across iterations and runs. Without them it is random,
-        except inside a training step with ``train_noise='per_sample'`` for a batch of the
-        step's size (e.g. a transfer strategy's extra noise): then it is per-sample noise too.
+        ``(eval_seed, i)``: fixed inputs across iterations and runs (for a generator with
+        per-pixel noise, its full 3D noise ``Tensor[B, z_dim, H, W]``, per-pixel part included).
+        Without them it is random, except inside a training step with
+        ``train_noise='per_sample'`` for a batch of the step's size (e.g. a transfer strategy's
+        extra noise): then it is per-sample noise too.
         """
         z_dim = getattr(unwrap(self.generator), 'z_dim', 0)
         if not z_dim:
@@ -205,10 +225,12 @@ class ConditionalGANSynthesizer(BaseModel):
             if self._step is not None and batch_size == len(self._step[1]):
                 return self._per_sample_training_noise(device)
             return torch.randn(batch_size, z_dim, device=device)
+        spatial = self._pixel_noise()
         rows = []
         for i in sample_ids:
             gen = torch.Generator().manual_seed(int(self.eval_seed) * 1_000_003 + int(i))
-            rows.append(torch.randn(z_dim, generator=gen))
+            row = torch.randn(z_dim, generator=gen)
+            rows.append(row if spatial is None else spatial(row[None], generator=gen)[0])
         return torch.stack(rows).to(device)
 
     @torch.no_grad()
@@ -301,7 +323,7 @@ class ConditionalGANSynthesizer(BaseModel):
         Under ``grad=False`` no graph is built (the discriminator's update).
         """
         seg = inputs['seg']
-        z = self.training_noise(inputs)
+        z = self.full_noise(self.training_noise(inputs))
         want = grad and self.transfer is not None and self.transfer.needs_generator_features
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             out = self.generator(seg, z, return_features=True) if want else self.generator(seg, z)
