@@ -72,8 +72,10 @@ def main(argv=None):
                 print(f'[{i + 1}/{len(runs)}] {run.name}: finished, skipped')
             else:
                 todo.append((i, run))
-        # runs that copy another's result wait for it: they go last, one at a time
-        first = [(i, r) for i, r in todo if r.reuse_from is None]
+        # seed by seed (every strategy and shot count of seed 0 first), so that a grid stopped
+        # part-way has whole seeds to report; runs that copy another's result wait for it: they
+        # go last, one at a time
+        first = sorted([(i, r) for i, r in todo if r.reuse_from is None], key=lambda x: x[1].seed)
         later = [(i, r) for i, r in todo if r.reuse_from is not None]
 
         def one(item):

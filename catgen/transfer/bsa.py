@@ -144,21 +144,6 @@ def scale_shift_regulariser(pairs):
     return torch.stack(terms).sum()
 
 
-class ParamGroup(dict):
-    """An optimizer parameter group (``{'params': [...], 'lr': ...}``) as a strategy's
-    :meth:`optim_params` returns it.
-
-    :class:`~catgen.engine.optimizers.GANOptimWrapperConstructor` keeps the entries of
-    ``optim_params`` whose ``requires_grad`` is true and hands them to the optimizer, which
-    takes dicts as parameter groups: a group answers true when it holds a trainable parameter
-    (BSA's groups hold only trainable ones) and reaches the optimizer as the dict it is.
-    """
-
-    @property
-    def requires_grad(self):
-        return any(p.requires_grad for p in self['params'])
-
-
 @TRANSFER_STRATEGIES.register_module()
 class BSA(FinetuneAll):
     """Batch statistics adaptation: frozen G, trainable scales/shifts and per-image latents.
@@ -285,7 +270,7 @@ class BSA(FinetuneAll):
 
     # ------------------------------------------------------------------ training
     def optim_params(self, synth, part):
-        """The generator's optimizer: two :class:`ParamGroup` s, the scales/shifts and latents
+        """The generator's optimizer: two parameter groups (dicts), the scales/shifts and latents
         (at ``adapter_lr``) and the re-initialised layers (the optimizer's own lr)."""
         if part != 'generator':
             return super().optim_params(synth, part)
@@ -295,9 +280,9 @@ class BSA(FinetuneAll):
         fresh = self._fresh_params(synth)
         if self.adapter_lr is None:
             return adapters + fresh
-        groups = [ParamGroup(params=adapters, lr=self.adapter_lr)]
+        groups = [dict(params=adapters, lr=self.adapter_lr)]
         if fresh:
-            groups.append(ParamGroup(params=fresh))  # no 'lr': the optimizer config's
+            groups.append(dict(params=fresh))  # no 'lr': the optimizer config's
         return groups
 
     def batch_latents(self, inputs):

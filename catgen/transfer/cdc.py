@@ -47,7 +47,8 @@ catgen's choices:
   official CDC generator is unconditional, where a patch-level real/fake loss alone is complete.
   Dropping the segmentation loss on 3 of 4 iterations would drop label-map alignment there.
   ``'replace'`` (the official alternation): on patch iterations only the patch loss; needs a
-  synthesizer that honours :meth:`~catgen.transfer.base.TransferStrategy.family_loss_weight`.
+  synthesizer that honours :meth:`~catgen.transfer.base.TransferStrategy.family_loss_weight`
+  (``OASISSynthesizer`` does).
   The head is not DDP-wrapped: under several processes its gradients are not averaged.
 - Generators without noise (``z_dim = 0``): no anchor noise (logged); the image-level/patch-level
   alternation still runs. ``anchor_interval=0`` switches the whole scheme off (ordinary noise and

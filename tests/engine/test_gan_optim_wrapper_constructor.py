@@ -39,6 +39,25 @@ def test_frozen_parameters_left_out_and_optim_params_respected():
     assert any(p is extra for p in wrappers['generator'].optimizer.param_groups[0]['params'])
 
 
+def test_parameter_groups_keep_their_lr_and_drop_frozen_members():
+    """optim_params may return parameter groups (BSA: its own lr for scales/shifts/latents)."""
+    model = TwoParts()
+    model.generator.bias.requires_grad_(False)
+    extra, frozen = nn.Parameter(torch.zeros(4)), nn.Parameter(torch.zeros(2))
+    frozen.requires_grad_(False)
+    model.optim_params = lambda part: (
+        [dict(params=[extra], lr=0.03), dict(params=list(model.generator.parameters())),
+         dict(params=[frozen], lr=1.0)]
+        if part == 'generator' else list(model.discriminator.parameters()))
+    groups = GANOptimWrapperConstructor(CFG)(model)['generator'].optimizer.param_groups
+    assert len(groups) == 2  # the all-frozen group is left out
+    assert groups[0]['lr'] == 0.03 and groups[0]['params'] == [extra]
+    assert groups[1]['lr'] == 1e-4 and groups[1]['params'] == [model.generator.weight]
+    model.optim_params = lambda part: [dict(lr=0.1)]
+    with pytest.raises(ValueError, match="needs a 'params' entry"):
+        GANOptimWrapperConstructor(CFG)(model)
+
+
 def test_errors_are_explicit():
     with pytest.raises(ValueError, match='no such part'):
         GANOptimWrapperConstructor(dict(encoder=CFG['generator']))(TwoParts())

@@ -245,32 +245,17 @@ def test_cdc_runs_train_steps_then_the_loss_is_positive(ckpt, affinity):
     assert float(loss.detach()) > 0
 
 
-class FamilyWeightedOASIS(OASISSynthesizer):
-    """OASIS whose own adversarial terms are scaled by the strategy's family_loss_weight (the
-    change proposed for OASISSynthesizer)."""
+class UnweightedOASIS(OASISSynthesizer):
+    """A synthesizer that does not honour family_loss_weight."""
 
-    honours_family_loss_weight = True
-
-    def discriminator_loss(self, inputs):
-        w = self.transfer.family_loss_weight('discriminator')
-        if w > 0:
-            return {k: w * v for k, v in super().discriminator_loss(inputs).items()}
-        fake, z, _ = self.generate_for_training(inputs, grad=False)
-        return self.transfer_losses('discriminator', inputs, fake, z=z)
-
-    def generator_loss(self, inputs):
-        w = self.transfer.family_loss_weight('generator')
-        losses = super().generator_loss(inputs)
-        if w == 0:
-            losses.pop('loss_g_adv')
-        return losses
+    honours_family_loss_weight = False
 
 
 def test_replace_mode_drops_the_oasis_loss_on_patch_iterations(ckpt):
+    MODELS.register_module(module=UnweightedOASIS, force=True)
     with pytest.raises(ValueError, match="patch_loss='add'"):
-        build(5, ckpt, patch_loss='replace')  # the stock synthesizer does not honour it
-    MODELS.register_module(module=FamilyWeightedOASIS, force=True)
-    model, optim = build(5, ckpt, synth_type='FamilyWeightedOASIS', patch_loss='replace')
+        build(5, ckpt, synth_type='UnweightedOASIS', patch_loss='replace')
+    model, optim = build(5, ckpt, patch_loss='replace')  # OASISSynthesizer honours it
     at_iteration(model, 1)
     logs = model.train_step(batch(5), optim)
     assert 'loss_d_fake' not in logs and 'loss_g_adv' not in logs

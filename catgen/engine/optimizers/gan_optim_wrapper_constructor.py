@@ -21,7 +21,10 @@ class GANOptimWrapperConstructor:
     ``AmpOptimWrapper`` for mixed precision). Its parameters come from ``model.optim_params(key)``
     when the model defines it (so transfer strategies decide what trains and may add parameters
     such as BSA's per-image latents), else from ``getattr(model, key).parameters()``; parameters
-    with ``requires_grad=False`` are left out.
+    with ``requires_grad=False`` are left out. ``optim_params`` may also return parameter groups,
+    dicts ``{'params': [...], 'lr': ...}`` as PyTorch optimizers take them (BSA: its own learning
+    rate for the scales, shifts and latents); an entry without ``lr`` gets the optimizer config's,
+    frozen parameters are dropped from each group and empty groups are left out.
 
     Args:
         optim_wrapper_cfg: dict mapping part names to optim wrapper configs.
@@ -52,7 +55,7 @@ class GANOptimWrapperConstructor:
             else:
                 raise ValueError(f'optim_wrapper names "{key}" but the model '
                                  f'{type(model).__name__} has no such part.')
-            params = [p for p in params if p.requires_grad]
+            params = trainable(params)
             if not params:
                 raise ValueError(f'optim_wrapper.{key}: no trainable parameters (all frozen?). '
                                  'Remove this entry or unfreeze something.')
@@ -61,3 +64,24 @@ class GANOptimWrapperConstructor:
             cfg.setdefault('type', 'OptimWrapper')
             wrappers[key] = OPTIM_WRAPPERS.build(cfg, default_args=dict(optimizer=optimizer))
         return OptimWrapperDict(**wrappers)
+
+
+def trainable(params):
+    """The trainable entries of ``params``: parameters with ``requires_grad``, and parameter
+    groups (dicts with ``'params'``) holding only those (groups left empty are dropped). A list
+    that mixes groups and bare parameters gets the bare ones as one group of default settings."""
+    params = list(params)
+    groups = [p for p in params if isinstance(p, dict)]
+    if not groups:
+        return [p for p in params if p.requires_grad]
+    bare = [p for p in params if not isinstance(p, dict)]
+    if bare:
+        groups.append(dict(params=bare))
+    out = []
+    for group in groups:
+        if 'params' not in group:
+            raise ValueError(f"a parameter group needs a 'params' entry, got keys {sorted(group)}")
+        kept = [p for p in group['params'] if p.requires_grad]
+        if kept:
+            out.append(dict(group, params=kept))
+    return out
