@@ -80,6 +80,9 @@ def main(argv=None):
 
         def one(item):
             i, run = item
+            if run.finished():  # done meanwhile by another benchmark process on the same grid
+                print(f'[{i + 1}/{len(runs)}] {run.name}: finished meanwhile, skipped', flush=True)
+                return
             print(f'[{i + 1}/{len(runs)}] {run.name} '
                   f'({(time.perf_counter() - t0) / 60:.1f} min elapsed)', flush=True)
             try:

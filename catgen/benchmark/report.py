@@ -75,6 +75,13 @@ def check_claims(table, bench_cfg):
     return verdicts
 
 
+def _fmt_check(mean, std):
+    """A check's value: 'n/a' when not measured, no '± 0.00' for a single seed."""
+    if mean is None or math.isnan(mean):
+        return 'n/a'
+    return _fmt(mean, std, 2 if std else 1)
+
+
 def _fmt(mean, std, n, bold=False):
     if n == 0:
         return 'n/a'
@@ -116,8 +123,8 @@ def markdown_table(table, bench_cfg, verdicts=()):
             verdict = {True: 'yes', False: '**no**', None: 'not measured'}[v['holds']]
             if v['holds'] and not v.get('clear', True):
                 verdict = 'yes, within the seeds\' spread'
-            lines.append(f'| {claim} | {_fmt(v["better_value"], v.get("better_std", 0), 2)} vs '
-                         f'{_fmt(v["worse_value"], v.get("worse_std", 0), 2)} | {verdict} |')
+            lines.append(f'| {claim} | {_fmt_check(v["better_value"], v.get("better_std", 0))} '
+                         f'vs {_fmt_check(v["worse_value"], v.get("worse_std", 0))} | {verdict} |')
         lines.append('')
     return '\n'.join(lines)
 

@@ -1,9 +1,10 @@
 # The comparative benchmark on SynthScenes: every transfer strategy at 25 and 100 shots, 3 seeds
-# (tables: mean ± std; plots: error bars), the same budget (200 iterations of batch 8, i.e. 1,600
-# training images, from the shared base
-# configs/_base_/schedules/transfer_synthscenes.py), the same source model and the same evaluation
-# on the 500 target val label maps. Several hours on 2 CPU cores (docs/benchmarks.md); use
-# --jobs 2 there (two runs side by side, one thread each).
+# (tables: mean ± std; plots: error bars), the same budget (2,000 iterations of batch 8, i.e.
+# 16,000 training images, the shared base configs/_base_/schedules/transfer_synthscenes.py: where
+# finetune-all's curves have flattened, docs/benchmarks.md "How long is long enough?"), the same
+# source model and the same evaluation on the 500 target val label maps. About 15 hours on 2 CPU
+# cores (54 trained runs of ~15 min with --jobs 2, plus evaluations; resumable), well under one
+# on a GPU; use --jobs 2 on CPU (two runs side by side, one thread each).
 #   python tools/benchmark.py configs/benchmarks/synthscenes_transfer.py
 # Needs: data/synthscenes (tools/prepare_synthscenes.py); the source OASIS and the target
 # segmenter come from catgen's model zoo (zoo://oasis_synthscenes-source,
@@ -22,6 +23,7 @@ strategies = dict(
     # source segmenter of the model zoo on the run's own few-shot target images
     cat_segmenter=dict(config='configs/cat/oasis_synthscenes_{shots}.py', options={
         'model.transfer.affinity': dict(
+            _delete_=True,  # replaces the config's TextAffinity (and its arguments) whole
             type='SegmenterAffinity', min_confidence=0.0,
             segmenter=dict(type='mmseg',
                            config='configs/segmenters/fcn_synthscenes-source-local.py',
@@ -35,11 +37,11 @@ strategies = dict(
 )
 shots = [25, 100]
 seeds = [0, 1, 2]
-iters = 200
+iters = 2000
 batch_size = 8  # the reference batch: CDC (batch 4) trains 2 x iters, the same images
 # metric-vs-iteration curves: has the budget flattened them? (finetune-all, the strongest
 # baseline of the last measurement, and CAT)
-curves = dict(strategies=['finetune_all', 'ewc', 'cat'], interval=50)
+curves = dict(strategies=['finetune_all', 'ewc', 'cat'], interval=500)
 # One image per label map: the diversity metrics (LPIPS) need AlexNet/VGG weights that cannot be
 # had offline (docs/metrics.md); with them, set 2 and add LPIPSDiversity to the evaluator.
 num_eval_samples = 1

@@ -8,17 +8,17 @@
 # The source generator compared with is the REAL source model (20 classes, 21 channels): it reads
 # the 12-channel target maps through the class affinity A (y_s = A^T y_t), estimated from the
 # class names' text embeddings exactly as CAT's configs do (configs/cat/oasis_synthscenes_100.py;
-# the target classes are the training set's, filled in by the tools). Budget: batch 4 for 400
-# iterations, i.e. the same 1,600 training images as the shared 200 iterations of batch 8.
+# the target classes are the training set's, filled in by the tools). Budget: batch 4 for twice
+# the shared base's iterations, i.e. the same training images as its batch 8 (4,000 x 4).
 _base_ = ['../_base_/schedules/transfer_synthscenes.py']
 source_checkpoint = 'zoo://oasis_synthscenes-source'
 data_root = 'data/synthscenes'
 cdc_batch_size = 4
-transfer_iters = 400  # 400 x 4 = the shared base's 200 x 8 images
+transfer_iters = 2 * _base_.transfer_iters  # x 4 = the shared base's iterations x 8 images
 train_dataloader = dict(batch_size=cdc_batch_size)
 train_cfg = dict(max_iters=transfer_iters, val_interval=transfer_iters)
 default_hooks = dict(checkpoint=dict(interval=transfer_iters))
-custom_hooks = [dict(type='SampleGridHook', interval=200, num_samples=8, num_noises=2),
+custom_hooks = [dict(type='SampleGridHook', interval=1000, num_samples=8, num_noises=2),
                 dict(type='SaveSubsetIdsHook')]
 model = dict(transfer=dict(
     type='CDC', source_checkpoint=source_checkpoint, weight=1000.0, feature_layers='inner',

@@ -154,10 +154,17 @@ def test_synthscenes_benchmark_config_covers_every_strategy():
     assert list(bench.seeds) == [0, 1, 2]
     from catgen.benchmark.grid import build_run_config
     by_name = {r.name: r for r in runs}
-    assert by_name['cat_100shots_seed0'].curve_interval == 50
+    assert by_name['cat_100shots_seed0'].curve_interval == 500
     assert by_name['scratch_100shots_seed0'].curve_interval == 0
     seg = build_run_config(bench, by_name['cat_segmenter_100shots_seed2'])
     assert seg.model.transfer.affinity.type == 'SegmenterAffinity' and seg.randomness.seed == 2
+    # the override replaces the TextAffinity whole: every key is an argument of the estimator
+    import inspect
+
+    from catgen.registry import AFFINITY_ESTIMATORS
+    est = AFFINITY_ESTIMATORS.get('SegmenterAffinity')
+    accepted = set(inspect.signature(est.__init__).parameters)
+    assert set(seg.model.transfer.affinity) - {'type'} <= accepted
     images = set()
     for name in ('cdc_25shots_seed0', 'finetune_all_25shots_seed0', 'bsa_25shots_seed0'):
         cfg = build_run_config(bench, by_name[name])
