@@ -258,8 +258,8 @@ def plot_curves(curve_table, bench_cfg, out_dir):
             ax.set_xlabel('iteration')
             ax.set_title(f'{c["name"]} at {shots} shots '
                          f'({"lower" if c["lower_is_better"] else "higher"} is better)', fontsize=9)
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, fontsize=8, loc='center left', bbox_to_anchor=(1.0, 0.5))
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
         path = osp.join(out_dir, f'curves_{shots}shots.png')
         _save_fig(fig, path)
         plt.close(fig)
