@@ -7,19 +7,11 @@ _base_ = ['../_base_/models/spade.py', '../_base_/datasets/cityscapes.py',
 # data set option sets it), instance edges on (no_instance off): 35 + 1 label channels
 model = dict(data_preprocessor=dict(instance_edges=True),
              generator=dict(crop_size=512, aspect_ratio=2.0, num_upsampling_layers='more'))
-train_pipeline = [
-    dict(type='LoadSISImageFromFile'),
-    dict(type='LoadSISAnnotations', with_instance=True),
-    dict(type='Resize', scale=(512, 256)),  # (W, H)
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSISInputs'),
-]
-test_pipeline = [
-    dict(type='LoadSISImageFromFile'),
-    dict(type='LoadSISAnnotations', with_instance=True),
-    dict(type='Resize', scale=(512, 256)),  # (W, H)
-    dict(type='PackSISInputs'),
-]
+# the data set's pipelines, with the instance maps loaded too
+train_pipeline = [dict(t, with_instance=True) if t['type'] == 'LoadSISAnnotations' else t
+                  for t in _base_.train_pipeline]
+test_pipeline = [dict(t, with_instance=True) if t['type'] == 'LoadSISAnnotations' else t
+                 for t in _base_.test_pipeline]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 # per GPU, x8 GPUs

@@ -6,20 +6,11 @@ _base_ = ['../_base_/models/spade.py', '../_base_/datasets/coco_stuff.py',
 # official: instance edges on (no_instance off): 183 + 1 label channels. COCO-Stuff has no
 # instance maps of its own: make them as docs/datasets.md says, into instances/<split>/
 model = dict(data_preprocessor=dict(instance_edges=True), generator=dict(crop_size=256))
-train_pipeline = [
-    dict(type='LoadSISImageFromFile'),
-    dict(type='LoadSISAnnotations', with_instance=True),
-    dict(type='Resize', scale=(286, 286)),
-    dict(type='RandomCrop', crop_size=(256, 256)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSISInputs'),
-]
-test_pipeline = [
-    dict(type='LoadSISImageFromFile'),
-    dict(type='LoadSISAnnotations', with_instance=True),
-    dict(type='Resize', scale=(256, 256)),
-    dict(type='PackSISInputs'),
-]
+# the data set's pipelines, with the instance maps loaded too
+train_pipeline = [dict(t, with_instance=True) if t['type'] == 'LoadSISAnnotations' else t
+                  for t in _base_.train_pipeline]
+test_pipeline = [dict(t, with_instance=True) if t['type'] == 'LoadSISAnnotations' else t
+                 for t in _base_.test_pipeline]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 # per GPU, x8 GPUs
