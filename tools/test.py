@@ -38,4 +38,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    from catgen.utils.allocator import tune_allocator
+    tune_allocator()  # freed buffers stay in the heap (docs/benchmarks.md); CATGEN_MALLOC_TUNING=0: off
     main()

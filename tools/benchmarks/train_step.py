@@ -176,6 +176,8 @@ def sync(device):
 
 
 def child(a):
+    from catgen.utils.allocator import tune_allocator
+    tune_allocator()  # as catgen's entry points do (CATGEN_MALLOC_TUNING=0: off)
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
