@@ -56,32 +56,35 @@ def _run(code, tuning):
     for var in ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_MAX_',
                 'GLIBC_TUNABLES'):
         env.pop(var, None)
-    out = subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux') or allocator._glibc_mallopt() is None,
                     reason='glibc only')
 def test_freed_buffers_are_reused_not_faulted_in_again():
-    """64 MiB buffers allocated, written and freed 20 times: without the tuning glibc maps and
-    unmaps each one (16k page faults per round); tuned, the pages stay in the heap."""
+    """64 MiB buffers allocated, written and freed: without the tuning glibc maps and unmaps
+    each one (16k page faults per round, for ever); tuned, the heap settles after a few rounds
+    (measured: 8) and then the same pages are reused with no fault at all."""
     code = '''
         import json, resource
         from catgen.utils.allocator import tune_allocator
         applied = tune_allocator()
         import torch
         torch.set_num_threads(1)
-        torch.empty(16 * 2**20).fill_(1)  # first touch, not counted
+        for _ in range(15):  # the heap grows to its steady state: not counted
+            torch.empty(16 * 2**20).fill_(1)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(20):
+        for _ in range(10):
             torch.empty(16 * 2**20).fill_(1)  # 64 MiB, freed at once
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
         print(json.dumps(dict(applied=applied, faults=faults)))
     '''
     off, on = _run(code, '0'), _run(code, '1')
     assert off['applied'] is False and on['applied'] is True
-    assert off['faults'] > 20 * 10000  # 16384 pages per round
+    assert off['faults'] > 10 * 10000  # 16384 pages per round
     assert on['faults'] < 2000
 
 
@@ -117,7 +120,8 @@ def test_one_training_step_is_bit_identical_with_and_without_tuning():
         # gradients of the step: the update is lr-scaled Adam of them, so compare both
         grads = {}
         for name, p in model.named_parameters():
-            p.register_hook(lambda grad, name=name: grads.__setitem__(name, grad.clone()))
+            if p.requires_grad:  # not the EMA copy
+                    p.register_hook(lambda grad, name=name: grads.__setitem__(name, grad.clone()))
         logs = model.train_step(data, optim)
         h = hashlib.sha256()
         for name in sorted(grads):

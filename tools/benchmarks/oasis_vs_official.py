@@ -64,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument('--setting', action='append', choices=sorted(SETTINGS),
                    help='repeatable; default: 64 and 128')
     p.add_argument('--batch-size', type=int, help="override the setting's batch size")
+    p.add_argument('--width', type=int, help="override the setting's generator width (channels_G)")
+    p.add_argument('--num-classes', type=int,
+                   help="override the setting's label channels (semantic_nc, don't care included)")
     p.add_argument('--rounds', type=int, default=3, help='alternating rounds per implementation')
     p.add_argument('--iters', type=int, default=6, help='timed iterations per round')
     p.add_argument('--warmup', type=int, default=2, help='untimed iterations per round first')
@@ -381,8 +384,10 @@ def main(argv=None):
                   cpu_count=os.cpu_count(), amp=a.amp, compile=a.compile, settings={})
     for name in a.setting or ['64', '128']:
         s = dict(SETTINGS[name])
-        if a.batch_size:
-            s['batch_size'] = a.batch_size
+        for key, value in (('batch_size', a.batch_size), ('channels_G', a.width),
+                           ('semantic_nc', a.num_classes)):
+            if value:
+                s[key] = value
         print(f'setting {name}: {s}', flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             weights = osp.join(tmp, 'official_weights.pth')
