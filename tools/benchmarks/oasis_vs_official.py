@@ -343,7 +343,7 @@ def run_worker(a, kind, s, weights, env_extra=None):
            '--device', a.device] + (['--amp'] if a.amp else []) + \
         (['--compile'] if a.compile else [])
     env = dict(os.environ, **(env_extra or {}))
-    if kind == 'official':
+    if kind == 'official' and env.get('OASIS_VS_OFFICIAL_TUNED') != '1':
         env['CATGEN_MALLOC_TUNING'] = '0'  # the official code as its train.py runs it
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith('RESULT ')]

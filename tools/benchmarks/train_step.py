@@ -36,6 +36,12 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     p.add_argument('--out', default='docs/results/train_step.json')
     p.add_argument('--mode', choices=['both', 'runner', 'bare'], default='both')
+    p.add_argument('--family', choices=['oasis', 'spade'], default='oasis',
+                   help='OASIS (generator blocks --num-blocks) or SPADE (its "normal" 5 '
+                        'upsamplings, 2-scale PatchGAN; --width for both networks)')
+    p.add_argument('--allocator-ab', action='store_true',
+                   help='instead of Runner vs bare loop: the bare loop without and with '
+                        "catgen's allocator tuning (CATGEN_MALLOC_TUNING=0 / 1), alternated")
     p.add_argument('--repeats', type=int, default=2,
                    help='runs of each mode, alternated (bare, runner, bare, ...); medians reported: '
                         'a shared VM drifts by 20%% between consecutive runs')
@@ -43,6 +49,15 @@ def parse_args(argv=None):
 
 
 def model_cfg(a):
+    if a.family == 'spade':
+        return dict(
+            type='SPADESynthesizer',
+            data_preprocessor=dict(type='SISDataPreprocessor', num_classes=a.num_classes),
+            generator=dict(type='SPADEGenerator', num_classes=a.num_classes,
+                           base_channels=a.width, crop_size=a.resolution),
+            discriminator=dict(type='MultiScalePatchGANDiscriminator',
+                               num_classes=a.num_classes, base_channels=a.width),
+            ema_momentum=1e-4)
     mults = (16, 16, 16, 8, 4, 2, 1)[-(a.num_blocks + 1):]  # the official pattern, truncated
     return dict(
         type='OASISSynthesizer',
@@ -202,13 +217,18 @@ def main(argv=None):
     if a.mode != 'both':
         print(json.dumps(child(a)))
         return
-    runs = {'bare': [], 'runner': []}
-    args = [x for x in (argv if argv is not None else sys.argv[1:])]
+    args = [x for x in (argv if argv is not None else sys.argv[1:]) if x != '--allocator-ab']
+    if a.allocator_ab:  # (name, mode, CATGEN_MALLOC_TUNING)
+        variants = [('bare_untuned', 'bare', '0'), ('bare_tuned', 'bare', '1')]
+    else:
+        variants = [('bare', 'bare', '1'), ('runner', 'runner', '1')]
+    runs = {name: [] for name, _, _ in variants}
     for _ in range(a.repeats):
-        for mode in ('bare', 'runner'):
+        for name, mode, tuning in variants:
             cmd = [sys.executable, __file__, '--mode', mode] + args
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            env = dict(os.environ, CATGEN_MALLOC_TUNING=tuning)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     results = {}
     for mode, rs in runs.items():
         results[mode] = dict(
@@ -216,18 +236,25 @@ def main(argv=None):
             s_per_iter_wall=statistics.median(r['s_per_iter_wall'] for r in rs),
             peak_memory_mb=max(r['peak_memory_mb'] for r in rs), runs=rs)
     import torch
-    overhead = results['runner']['s_per_iter_wall'] / results['bare']['s_per_iter_wall'] - 1
     report = dict(
-        settings=dict(width=a.width, resolution=a.resolution, num_classes=a.num_classes,
-                      num_blocks=a.num_blocks, batch_size=a.batch_size, iters=a.iters,
-                      warmup=a.warmup, repeats=a.repeats, device=a.device, threads=torch.get_num_threads()
-                      if not a.threads else a.threads, torch=torch.__version__),
-        bare=results['bare'], runner=results['runner'],
-        runner_overhead=overhead)
+        settings=dict(family=a.family, width=a.width, resolution=a.resolution,
+                      num_classes=a.num_classes, num_blocks=a.num_blocks,
+                      batch_size=a.batch_size, iters=a.iters, warmup=a.warmup,
+                      repeats=a.repeats, device=a.device,
+                      threads=a.threads or torch.get_num_threads(), torch=torch.__version__),
+        **results)
+    if a.allocator_ab:
+        ratio = results['bare_tuned']['s_per_iter'] / results['bare_untuned']['s_per_iter']
+        report['tuned_over_untuned'] = ratio
+        summary = f'allocator tuning: {ratio:.3f} x the untuned time per iteration'
+    else:
+        overhead = results['runner']['s_per_iter_wall'] / results['bare']['s_per_iter_wall'] - 1
+        report['runner_overhead'] = overhead
+        summary = f'Runner overhead: {100 * overhead:.1f}% (target <= 5%)'
     from catgen.utils.io import write_text_atomic
     write_text_atomic(a.out, json.dumps(report, indent=2) + '\n')
     print(json.dumps(report, indent=2))
-    print(f'Runner overhead: {100 * overhead:.1f}% (target < 10%); written to {a.out}')
+    print(f'{summary}; written to {a.out}')
 
 
 if __name__ == '__main__':

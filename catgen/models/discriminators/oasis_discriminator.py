@@ -62,7 +62,9 @@ class OASISDResBlock(nn.Module):
             self.conv1 = nn.Sequential(nn.LeakyReLU(0.2), nn.Upsample(scale_factor=2), conv)
         else:
             self.conv1 = nn.Sequential(nn.LeakyReLU(0.2), conv)
-        self.conv2 = nn.Sequential(nn.LeakyReLU(0.2),
+        # in place: conv2 reads conv1's fresh output, which nothing else reads (conv1's input,
+        # the block input, is kept for the shortcut); same values and gradients
+        self.conv2 = nn.Sequential(nn.LeakyReLU(0.2, inplace=True),
                                    wrap(nn.Conv2d(out_channels, out_channels, 3, 1, 1)))
         if self.learned_shortcut:
             self.conv_s = wrap(nn.Conv2d(in_channels, out_channels, 1, 1, 0))

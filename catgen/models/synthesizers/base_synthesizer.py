@@ -408,7 +408,8 @@ class ConditionalGANSynthesizer(BaseModel):
             wrapper.update_params(total)
         else:
             wrapper.zero_grad()
-        return log_vars
+        # detached: the logged values must not keep the step's autograd graph alive
+        return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in log_vars.items()}
 
     def train_step(self, data, optim_wrapper):
         """One discriminator update, one generator update, one EMA update."""
