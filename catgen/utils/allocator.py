@@ -17,7 +17,8 @@ process for the next iteration; the maths is untouched.
 * when ``CATGEN_MALLOC_TUNING=0``.
 
 The price: the process's resident memory stays near its peak instead of shrinking between
-iterations (peak memory itself does not grow; ``tools/benchmarks/oasis_vs_official.py`` records both).
+iterations (peak memory itself does not grow;
+``tools/benchmarks/oasis_vs_official.py`` records both).
 """
 import ctypes
 import ctypes.util

@@ -1,4 +1,4 @@
-"""catgen.utils.allocator: glibc thresholds set by the entry points, opt-outs, no change to maths."""
+"""catgen.utils.allocator: glibc thresholds set by the entry points, opt-outs, same maths."""
 import json
 import os
 import subprocess
@@ -112,7 +112,8 @@ def test_one_training_step_is_bit_identical_with_and_without_tuning():
         optim = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
             type='GANOptimWrapperConstructor', optim_wrapper_cfg=dict(
                 generator=dict(optimizer=dict(type='Adam', lr=1e-3, betas=(0.0, 0.999))),
-                discriminator=dict(optimizer=dict(type='Adam', lr=4e-3, betas=(0.0, 0.999))))))(model)
+                discriminator=dict(optimizer=dict(type='Adam', lr=4e-3,
+                                                  betas=(0.0, 0.999))))))(model)
         g = torch.Generator().manual_seed(1)
         data = dict(inputs=dict(img=list(torch.randint(0, 256, (2, 3, 32, 32), generator=g,
                                                        dtype=torch.uint8)),

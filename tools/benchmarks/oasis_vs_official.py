@@ -60,7 +60,8 @@ Z_DIM = 64
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--official-dir', required=True,
-                   help='local checkout of github.com/boschresearch/OASIS (its models/ is imported)')
+                   help='local checkout of github.com/boschresearch/OASIS (its models/ is '
+                        'imported)')
     p.add_argument('--setting', action='append', choices=sorted(SETTINGS),
                    help='repeatable; default: 64 and 128')
     p.add_argument('--batch-size', type=int, help="override the setting's batch size")
