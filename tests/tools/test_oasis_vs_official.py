@@ -157,3 +157,11 @@ def test_names_the_missing_checkout(tmp_path):
     proc = run_tool(tmp_path / 'nowhere', tmp_path / 'report.json')
     assert proc.returncode != 0
     assert 'boschresearch/OASIS' in proc.stderr and 'nowhere' in proc.stderr
+
+
+@pytest.mark.parametrize('flag, message', [('--amp', 'CUDA'), ('--compile', 'not supported')])
+def test_refuses_options_it_cannot_honour(tmp_path, flag, message):
+    official = make_official(tmp_path / 'OASIS')
+    proc = run_tool(official, tmp_path / 'report.json', flag)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert not (tmp_path / 'report.json').exists()

@@ -31,8 +31,8 @@ official ADE20K model, width 64, 256x256, 151 classes, batch ``--batch-size``):
 
 With ``--official-tuned`` the official code is also timed with the allocator settings catgen
 applies, to show how much of the difference they explain. ``--amp`` (CUDA) trains catgen in
-bf16 autocast, ``--compile`` wraps catgen's networks in ``torch.compile``; the official code
-always runs as published (fp32). Results: JSON (``--out``) with every round's numbers.
+bf16 autocast (refused on CPU); ``--compile`` is refused for now (the EMA update does not
+read compiled modules); the official code always runs as published (fp32). Results: JSON (``--out``) with every round's numbers.
 """
 import argparse
 import json
@@ -371,6 +371,13 @@ def main(argv=None):
     if a.worker:
         worker_main(a)
         return
+    if a.amp and not a.device.startswith('cuda'):
+        raise SystemExit('error: --amp is bf16 autocast on CUDA; on CPU it would time a different '
+                         'arithmetic than the official fp32 code. Drop --amp or use --device cuda.')
+    if a.compile:
+        raise SystemExit('error: --compile is not supported yet: the synthesizer\'s EMA update reads '
+                         'the compiled module\'s "_orig_mod." keys (docs/benchmarks.md, "Faster '
+                         'than the official code?"). Run without --compile.')
     import torch
     a.official_dir = osp.abspath(osp.expanduser(a.official_dir))
     import_check = [osp.join(a.official_dir, 'models', 'models.py')]
