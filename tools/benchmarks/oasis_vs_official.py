@@ -32,7 +32,8 @@ official ADE20K model, width 64, 256x256, 151 classes, batch ``--batch-size``):
 With ``--official-tuned`` the official code is also timed with the allocator settings catgen
 applies, to show how much of the difference they explain. ``--amp`` (CUDA) trains catgen in
 bf16 autocast (refused on CPU); ``--compile`` is refused for now (the EMA update does not
-read compiled modules); the official code always runs as published (fp32). Results: JSON (``--out``) with every round's numbers.
+read compiled modules); the official code always runs as published (fp32). Results: JSON
+(``--out``) with every round's numbers.
 """
 import argparse
 import json
@@ -375,8 +376,8 @@ def main(argv=None):
         raise SystemExit('error: --amp is bf16 autocast on CUDA; on CPU it would time a different '
                          'arithmetic than the official fp32 code. Drop --amp or use --device cuda.')
     if a.compile:
-        raise SystemExit('error: --compile is not supported yet: the synthesizer\'s EMA update reads '
-                         'the compiled module\'s "_orig_mod." keys (docs/benchmarks.md, "Faster '
+        raise SystemExit('error: --compile is not supported yet: the synthesizer\'s EMA update '
+                         'reads the compiled module\'s "_orig_mod." keys (docs/benchmarks.md, "Faster '
                          'than the official code?"). Run without --compile.')
     import torch
     a.official_dir = osp.abspath(osp.expanduser(a.official_dir))
