@@ -1,7 +1,13 @@
-"""Generate images for a folder of label maps.
+"""Generate images for a folder of label maps, or N images from an unconditional model.
 
     python tools/synthesize.py CONFIG CHECKPOINT --labels DIR --out DIR [--num-samples K] [--seed S]
                                [--skip-existing] [--style IMAGE]
+    python tools/synthesize.py CONFIG CHECKPOINT --num-images N --out DIR [--seed S]
+                               [--truncation PSI] [--skip-existing]      (StyleGAN2)
+
+Unconditional models (StyleGAN2): image ``<out>/<i:06d>.png`` comes from the latent of sample
+``i`` under ``--seed``; ``--truncation`` pulls the latents towards the mean (psi < 1: less
+diverse, more typical images).
 
 Label maps are read as the config's data set stores them on disk (e.g. SynthScenes: ids 0..N-1,
 255 = ignore) and mapped to the model's label channels. Each output is written atomically as
@@ -28,7 +34,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Generate images for a folder of label maps')
     p.add_argument('config')
     p.add_argument('checkpoint', help='checkpoint path, or "none" (e.g. training-free CAT)')
-    p.add_argument('--labels', required=True, help='folder of label map PNGs')
+    p.add_argument('--labels', help='folder of label map PNGs (label-map models)')
+    p.add_argument('--num-images', type=int, default=None,
+                   help='images to generate (unconditional models, e.g. StyleGAN2)')
+    p.add_argument('--truncation', type=float, default=None,
+                   help='truncation psi of an unconditional model (default: the config\'s, 1)')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--num-samples', type=int, default=1, help='images per label map')
     p.add_argument('--seed', type=int, default=0, help='noise seed')
@@ -47,7 +57,11 @@ def parse_args(argv=None):
                    help='PyTorch threads (default: the cores available to this process)')
     p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                    help='override config entries, e.g. model.generator.z_dim=16')
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if (a.labels is None) == (a.num_images is None):
+        p.error('give --labels (a model that reads label maps) or --num-images (an '
+                'unconditional model such as StyleGAN2), not both')
+    return a
 
 
 def main(argv=None):
@@ -57,6 +71,16 @@ def main(argv=None):
     set_threads(a.threads)
     model = init_synthesizer(a.config, None if a.checkpoint.lower() == 'none' else a.checkpoint,
                              device=a.device, cfg_options=a.cfg_options)
+    if a.num_images is not None:
+        from catgen.apis import synthesize_images
+        try:
+            return synthesize_images(model, a.out, a.num_images, seed=a.seed,
+                                     truncation=a.truncation, skip_existing=a.skip_existing)
+        except ValueError as err:
+            raise SystemExit(f'error: {err}') from err
+    if getattr(model.data_preprocessor, 'num_classes', 1) == 0:
+        raise SystemExit(f'error: {type(model).__name__} is unconditional (no label maps): use '
+                         '--num-images N instead of --labels.')
     extra = {}
     if a.style is not None:
         from catgen.apis.inference import read_style_image
@@ -70,5 +94,6 @@ def main(argv=None):
 
 if __name__ == '__main__':
     from catgen.utils.allocator import tune_allocator
-    tune_allocator()  # freed buffers stay in the heap (docs/benchmarks.md); CATGEN_MALLOC_TUNING=0: off
+    tune_allocator()  # freed buffers stay in the heap (docs/benchmarks.md); opt out:
+    # CATGEN_MALLOC_TUNING=0
     main()

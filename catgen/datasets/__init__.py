@@ -8,8 +8,9 @@ from .cityscapes import CityscapesDataset
 from .coco_stuff import COCOStuffDataset
 from .few_shot import select_few_shot
 from .folder_dataset import FolderSISDataset
+from .image_folder_dataset import ImageFolderDataset
 from .synthscenes_dataset import SynthScenesDataset
 
-__all__ = ['BaseSISDataset', 'FolderSISDataset', 'SynthScenesDataset', 'ADE20KDataset',
-           'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot', 'build_dataset',
+__all__ = ['BaseSISDataset', 'FolderSISDataset', 'ImageFolderDataset', 'SynthScenesDataset',
+           'ADE20KDataset', 'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot', 'build_dataset',
            'class_names_of', 'real_class_names']

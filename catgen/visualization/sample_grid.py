@@ -12,7 +12,8 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2, row_names=N
     """Arrange samples in a grid, one column per sample, rows: label map, generated(s), real.
 
     Args:
-        labels: int array[N, H, W], channel space.
+        labels: int array[N, H, W], channel space; None for images without label maps (no
+            label row: unconditional generators).
         fakes: uint8 array[N, 3, H, W] or [N, K, 3, H, W] (K generated images per label map,
             one row each).
         reals: optional uint8 array[N, 3, H, W].
@@ -25,12 +26,13 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2, row_names=N
     Returns:
         np.uint8[rows * (H + pad) + pad, N * (W + pad) + pad (+ margin), 3], H and W scaled
     """
-    labels = np.asarray(labels)
     fakes = np.asarray(fakes)
     if fakes.ndim == 4:
         fakes = fakes[:, None]
-    n, h, w = labels.shape
-    rows = [[colorize_label(lb, palette) for lb in labels]]
+    n, h, w = fakes.shape[0], fakes.shape[-2], fakes.shape[-1]
+    rows = []
+    if labels is not None:
+        rows.append([colorize_label(lb, palette) for lb in np.asarray(labels)])
     for k in range(fakes.shape[1]):
         rows.append([f.transpose(1, 2, 0) for f in fakes[:, k]])
     if reals is not None:
@@ -43,7 +45,8 @@ def make_sample_grid(labels, fakes, reals=None, palette=None, pad=2, row_names=N
     if row_names is not None:
         if len(row_names) != len(rows):
             raise ValueError(f'row_names has {len(row_names)} titles for {len(rows)} rows '
-                             f'(label, {len(rows) - 1 - (reals is not None)} generated'
+                             f'({"label, " if labels is not None else ""}{fakes.shape[1]} '
+                             f'generated'
                              f'{", real" if reals is not None else ""}).')
         margin = 6 * max(len(str(t)) for t in row_names) + 3 * pad
     grid = np.full((len(rows) * (h + pad) + pad, margin + n * (w + pad) + pad, 3), 255,

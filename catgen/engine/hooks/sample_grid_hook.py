@@ -17,7 +17,9 @@ class SampleGridHook(Hook):
     """Every ``interval`` iterations, generate images for the same label maps and noise, and
     save ``<work_dir>/<out_dir>/iter_<n>.png`` (and ``final.png`` after training).
 
-    Rows: coloured label map, generated image(s) (EMA generator), real image. Columns: samples.
+    Rows: coloured label map (none for image-only data: unconditional generators, whose
+    samples come from fixed latents), generated image(s) (EMA generator), real image. Columns:
+    samples.
 
     Args:
         interval: iterations between grids.
@@ -62,12 +64,13 @@ class SampleGridHook(Hook):
             data = model.data_preprocessor(self._batch, False)
             seg = data['inputs']['seg']
             n = seg.shape[0]
-            fakes = [to_uint8(model.synthesize(seg, sample_ids=[1_000_000 * k + i for i in range(n)]))
+            fakes = [to_uint8(model.synthesize(seg, sample_ids=[1_000_000 * k + i
+                                                                for i in range(n)]))
                      for k in range(self.num_noises)]
         finally:
             model.train(was_training)
         grid = make_sample_grid(
-            data['inputs']['label'].cpu().numpy(),
+            None if 'label' not in data['inputs'] else data['inputs']['label'].cpu().numpy(),
             torch.stack(fakes, 1).cpu().numpy(),
             to_uint8(data['inputs']['img']).cpu().numpy(),
             palette=None if self._palette is None else np.asarray(self._palette, np.uint8))

@@ -1,3 +1,4 @@
+from .image_data_preprocessor import ImageDataPreprocessor
 from .sis_data_preprocessor import SISDataPreprocessor
 
-__all__ = ['SISDataPreprocessor']
+__all__ = ['ImageDataPreprocessor', 'SISDataPreprocessor']

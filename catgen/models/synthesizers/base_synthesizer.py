@@ -411,14 +411,32 @@ class ConditionalGANSynthesizer(BaseModel):
         # detached: the logged values must not keep the step's autograd graph alive
         return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in log_vars.items()}
 
-    def train_step(self, data, optim_wrapper):
-        """One discriminator update, one generator update, one EMA update."""
+    def training_inputs(self, data):
+        """The data preprocessor's ``inputs`` of a training batch, plus ``sample_idx`` (per-image
+        ids, for methods with per-image state such as BSA's latents) when there are data
+        samples."""
         data = self.data_preprocessor(data, True)
         inputs = data['inputs']
         samples = data.get('data_samples') or []
-        if samples:  # per-image ids, for methods with per-image state (BSA's latents)
+        if samples:
             inputs['sample_idx'] = torch.tensor(
                 [ds.metainfo.get('sample_idx', -1) for ds in samples], device=inputs['seg'].device)
+        return inputs
+
+    def update_ema(self):
+        """The EMA update of the generator after a training step (a copy before
+        ``ema_start_iter``)."""
+        if self.generator_ema is None:
+            return
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
+        if iteration < self.ema_start_iter:
+            self.generator_ema.module.load_state_dict(unwrap(self.generator).state_dict())
+        else:
+            self.generator_ema.update_parameters(unwrap(self.generator))
+
+    def train_step(self, data, optim_wrapper):
+        """One discriminator update, one generator update, one EMA update."""
+        inputs = self.training_inputs(data)
         log_vars = {}
         # under DDP (SeparateDistributedDataParallel) self.generator / self.discriminator are
         # the DDP wrappers: calling them (in the losses) makes backward average the gradients
@@ -430,12 +448,7 @@ class ConditionalGANSynthesizer(BaseModel):
                 log_vars.update(self._update(optim_wrapper['generator'], self.generator,
                                              self.generator_loss, inputs))
         log_vars.pop('loss', None)
-        if self.generator_ema is not None:
-            iteration = MessageHub.get_current_instance().get_info('iter', 0)
-            if iteration < self.ema_start_iter:
-                self.generator_ema.module.load_state_dict(unwrap(self.generator).state_dict())
-            else:
-                self.generator_ema.update_parameters(unwrap(self.generator))
+        self.update_ema()
         return log_vars
 
     # ------------------------------------------------------------------ inference
