@@ -366,6 +366,10 @@ class EWC(FinetuneAll):
         """A callable ``batch_size -> Tensor[B, num_classes, H, W]`` of source label maps: the
         source data's (:class:`SourceLabelMaps`) or, without ``source_data``, random blocky
         maps (:func:`random_label_maps`). Logs which one is used."""
+        if num_classes == 0:  # an unconditional generator: empty label maps
+            self.logger.info('EWC: unconditional generator: the Fisher is estimated on samples '
+                             'from random latents (no label maps).')
+            return lambda batch_size: torch.zeros(batch_size, 0, *size)
         if self.source_data is not None:
             maps = SourceLabelMaps(build_source_dataset(self.source_data), num_classes, size,
                                    rng)

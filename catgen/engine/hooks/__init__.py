@@ -1,3 +1,4 @@
+from .adaptation_curve_hook import AdaptationCurveHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook, save_checkpoint_atomic
 from .ema_norm_stats_hook import EMANormStatsHook
 from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
@@ -5,5 +6,6 @@ from .sample_grid_hook import SampleGridHook
 from .save_subset_ids_hook import SaveSubsetIdsHook
 from .transfer_hook import TransferHook
 
-__all__ = ['AtomicCheckpointHook', 'EMANormStatsHook', 'RNGStateHook', 'SampleGridHook', 'SaveSubsetIdsHook',
-           'TransferHook', 'get_rng_state', 'save_checkpoint_atomic', 'set_rng_state']
+__all__ = ['AdaptationCurveHook', 'AtomicCheckpointHook', 'EMANormStatsHook', 'RNGStateHook',
+           'SampleGridHook', 'SaveSubsetIdsHook', 'TransferHook', 'get_rng_state',
+           'save_checkpoint_atomic', 'set_rng_state']
