@@ -22,7 +22,8 @@ def test_one_naming_scheme():
     assert len(TRANSFER_CONFIGS) >= 40
     for path in TRANSFER_CONFIGS:
         name = path.split('/')[-1]
-        assert re.fullmatch(r'(oasis|spade)_[a-z0-9]+(-[a-z0-9-]+)?(_\d+)?\.py', name), path
+        assert re.fullmatch(r'(oasis|spade|stylegan2)_[a-z0-9]+(-[a-z0-9-]+)?(_\d+)?\.py',
+                            name), path
     assert not glob.glob('configs/transfer/*.py')
 
 
@@ -39,7 +40,8 @@ def test_transfer_config_declares_its_architecture(path, tiny_synthscenes):
     cfg = load_config(path, data_options(path, tiny_synthscenes))
     assert cfg.default_scope == 'catgen' and cfg.model.transfer.type
     n = cfg.model.data_preprocessor.num_classes  # the target's, written once
-    assert n in (12, 35, 151), path  # SynthScenes target, Cityscapes, ADE20K
+    # SynthScenes target, Cityscapes, ADE20K; 0: an unconditional StyleGAN2 (image data)
+    assert n in (12, 35, 151) or (n == 0 and 'stylegan2' in path), path
     model = inference_model_cfg(cfg.model, has_checkpoint=True)  # no source needed
     with torch.device('meta'):
         g = build_network(model['generator'], n)

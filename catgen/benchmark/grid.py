@@ -29,6 +29,10 @@ Benchmark config keys (see configs/benchmarks/synthscenes_transfer.py):
 - ``curves``: optional ``dict(strategies=[names], interval=N)``: the runs of these strategies keep
   a checkpoint every N iterations, each is evaluated like the final one (``curve/iter_<k>.json``),
   and the report draws metric-vs-iteration curves (has the budget flattened the curve?).
+- Curves measured DURING training by an :class:`~catgen.engine.hooks.AdaptationCurveHook` (DCL's
+  quality and diversity, ``adaptation_curves.json`` in the run dir) join the run's curve and its
+  final metrics as ``adapt/realism`` and ``adapt/intra_lpips...``: name those keys in
+  ``metrics`` to get them in the table and in ``curves_<shots>shots.png``.
 """
 import json
 import os
@@ -215,6 +219,20 @@ def _evaluate(cfg_path, checkpoint, work_dir, metrics_path, log_path, threads):
         return json.load(f)
 
 
+def read_adaptation_curves(work_dir):
+    """``{iteration: {'adapt/realism': q, 'adapt/<diversity key>': d}}`` from the
+    ``adaptation_curves.json`` an :class:`~catgen.engine.hooks.AdaptationCurveHook` wrote into
+    ``work_dir`` (empty when there is none)."""
+    path = osp.join(work_dir, 'adaptation_curves.json')
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        data = json.load(f)
+    key = data['diversity_key']
+    return {int(r['iter']): {'adapt/realism': float(r['realism']), f'adapt/{key}': float(r[key])}
+            for r in data['records']}
+
+
 def run_one(bench_cfg, run, log=print, threads=None):
     """Train (unless ``run.train`` is False) and evaluate ``run``; write ``run.json``. Returns the
     record (dict with strategy, shots, seed, metrics, train_s, test_s, and with curves
@@ -271,6 +289,12 @@ def run_one(bench_cfg, run, log=print, threads=None):
             os.makedirs(osp.dirname(path), exist_ok=True)
             curve[k] = _evaluate(cfg_path, osp.join(run.work_dir, f'iter_{k}.pth'),
                                  osp.join(run.work_dir, 'curve'), path, log_path, threads)
+        curve[iters] = metrics
+    adaptation = read_adaptation_curves(run.work_dir) if run.train else {}
+    if adaptation:  # written during training by the AdaptationCurveHook
+        for k, point in adaptation.items():
+            curve.setdefault(k, {}).update(point)
+        metrics.update(adaptation[max(adaptation)])
         curve[iters] = metrics
     test_s = time.perf_counter() - t0
     record = dict(asdict(run), metrics=metrics, train_s=round(train_s, 1),

@@ -1,4 +1,4 @@
-"""Seconds per iteration and peak memory of the OASIS train step: MMEngine Runner vs a bare loop.
+"""Seconds per iteration and peak memory of a train step: MMEngine Runner vs a bare loop.
 
 Both modes train the same modules (OASISSynthesizer: generator, discriminator, N+1 loss,
 LabelMix, EMA) on the same in-memory random data through the same collate function and data
@@ -8,6 +8,13 @@ memory (max RSS on CPU, max allocated on CUDA) is measured separately.
 
     python tools/benchmarks/train_step.py --width 16 --resolution 64 --batch-size 4 \
         --iters 40 --out docs/results/train_step.json
+    python tools/benchmarks/train_step.py --family stylegan2 --width 16 --resolution 64 \
+        --batch-size 8 --iters 48 --out docs/results/train_step_stylegan2.json
+
+``--family stylegan2``: StyleGAN2Synthesizer with lazy R1 (every 16) and path length (every 4)
+included in the timed iterations; ``--width w`` caps the channels at ``8 w`` with
+``channel_base = 64 w`` (w = 16: the SynthScenes StyleGAN2), ``--official-stylegan2`` builds
+config-F instead (256 px: G 30.0M, D 28.9M parameters; a GPU job).
 """
 import argparse
 import json
@@ -36,9 +43,12 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     p.add_argument('--out', default='docs/results/train_step.json')
     p.add_argument('--mode', choices=['both', 'runner', 'bare'], default='both')
-    p.add_argument('--family', choices=['oasis', 'spade'], default='oasis',
+    p.add_argument('--family', choices=['oasis', 'spade', 'stylegan2'], default='oasis',
                    help='OASIS (generator blocks --num-blocks) or SPADE (its "normal" 5 '
-                        'upsamplings, 2-scale PatchGAN; --width for both networks)')
+                        'upsamplings, 2-scale PatchGAN; --width for both networks) or '
+                        'StyleGAN2 (unconditional; see the module doc)')
+    p.add_argument('--official-stylegan2', action='store_true',
+                   help='StyleGAN2 config-F (channel multiplier 2, 512-d mapping of 8 layers)')
     p.add_argument('--allocator-ab', action='store_true',
                    help='instead of Runner vs bare loop: the bare loop without and with '
                         "catgen's allocator tuning (CATGEN_MALLOC_TUNING=0 / 1), alternated")
@@ -49,6 +59,16 @@ def parse_args(argv=None):
 
 
 def model_cfg(a):
+    if a.family == 'stylegan2':
+        arch = (dict(size=a.resolution, channel_multiplier=2) if a.official_stylegan2 else
+                dict(size=a.resolution, channel_multiplier=1, max_channels=8 * a.width,
+                     channel_base=64 * a.width))
+        mapping = (dict(style_dim=512, n_mlp=8) if a.official_stylegan2 else
+                   dict(style_dim=8 * a.width, n_mlp=4, fused_modconv=False))
+        return dict(type='StyleGAN2Synthesizer',
+                    data_preprocessor=dict(type='ImageDataPreprocessor'),
+                    generator=dict(type='StyleGAN2Generator', **arch, **mapping),
+                    discriminator=dict(type='StyleGAN2Discriminator', **arch))
     if a.family == 'spade':
         return dict(
             type='SPADESynthesizer',
@@ -237,7 +257,7 @@ def main(argv=None):
             peak_memory_mb=max(r['peak_memory_mb'] for r in rs), runs=rs)
     import torch
     report = dict(
-        settings=dict(family=a.family, width=a.width, resolution=a.resolution,
+        settings=dict(family=a.family, official_stylegan2=a.official_stylegan2, width=a.width, resolution=a.resolution,
                       num_classes=a.num_classes, num_blocks=a.num_blocks,
                       batch_size=a.batch_size, iters=a.iters, warmup=a.warmup,
                       repeats=a.repeats, device=a.device,
