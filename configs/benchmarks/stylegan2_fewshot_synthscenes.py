@@ -1,24 +1,24 @@
 # DCL's analysis on SynthScenes ("A Closer Look at Few-shot Image Generation", Zhao et al. 2022):
-# the SynthScenes StyleGAN2 (zoo://stylegan2_synthscenes-source) adapted to 10 night images by
+# the SynthScenes StyleGAN2 (zoo://stylegan2_synthscenes-source) adapted to 10 images of the
+# SynthScenes target domain by
 # every strategy, 3 seeds, the same budget (1,000 iterations of batch 4, the shared base
 # configs/_base_/schedules/adapt_stylegan2_synthscenes.py). During training the
 # AdaptationCurveHook measures, every 100 iterations, quality (realism classifier: mean target
 # probability of 1,000 images from fixed latents) and diversity (intra-cluster distance around
-# the 10 shots, LPIPS form in the source segmenter's features); the report draws both against
+# the 10 shots, LPIPS form in the target segmenter's features); the report draws both against
 # the iteration, one line per strategy (curves_10shots.png: the paper's central figure), and
-# tools/test.py adds the FID in the source segmenter's features against the 200 held-out night
+# tools/test.py adds the FID in the target segmenter's features against the 500 held-out target
 # images. About 10 min per run on one core: 18 runs, ~1.5 h with --jobs 2 on 2 cores.
 #   python tools/benchmark.py configs/benchmarks/stylegan2_fewshot_synthscenes.py --jobs 2
-# Needs: data/synthscenes and data/synthscenes-styles (tools/prepare_synthscenes.py,
-# tools/prepare_synthscenes_styles.py); the models come from catgen's model zoo.
+# Needs: data/synthscenes (tools/prepare_synthscenes.py); the models come from catgen's model zoo.
 work_dir = 'work_dirs/benchmarks/stylegan2_fewshot_synthscenes'
 strategies = dict(
-    finetune_all='configs/finetune-all/stylegan2_synthscenes-night_{shots}.py',
-    freezed='configs/freezed/stylegan2_synthscenes-night_{shots}.py',
-    ewc='configs/ewc/stylegan2_synthscenes-night_{shots}.py',
-    cdc='configs/cdc/stylegan2_synthscenes-night_{shots}.py',
-    dcl='configs/dcl/stylegan2_synthscenes-night_{shots}.py',
-    bsa='configs/bsa/stylegan2_synthscenes-night_{shots}.py',
+    finetune_all='configs/finetune-all/stylegan2_synthscenes-target_{shots}.py',
+    freezed='configs/freezed/stylegan2_synthscenes-target_{shots}.py',
+    ewc='configs/ewc/stylegan2_synthscenes-target_{shots}.py',
+    cdc='configs/cdc/stylegan2_synthscenes-target_{shots}.py',
+    dcl='configs/dcl/stylegan2_synthscenes-target_{shots}.py',
+    bsa='configs/bsa/stylegan2_synthscenes-target_{shots}.py',
 )
 shots = [10]
 seeds = [0, 1, 2]
@@ -26,16 +26,16 @@ iters = 1000
 batch_size = 4
 num_eval_samples = 1
 options = dict(train_dataloader=dict(num_workers=0))
-source_segmenter = dict(config='configs/segmenters/fcn_synthscenes-source.py',
-                        checkpoint='zoo://fcn_synthscenes-source')
+segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
+                 checkpoint='zoo://fcn_synthscenes-target')
 evaluator = [dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
-                                                      **source_segmenter))]
-diversity = 'adapt/intra_lpips_seg-fcn_synthscenes-source'
+                                                      **segmenter))]
+diversity = 'adapt/intra_lpips_seg-fcn_synthscenes-target'
 metrics = [
     dict(key='adapt/realism', name='quality (realism)', lower_is_better=False),
     dict(key=diversity, name='diversity (intra-cluster, seg. LPIPS form)',
          lower_is_better=False),
-    dict(key='fid_seg-fcn_synthscenes-source', name='FID (segmenter features)',
+    dict(key='fid_seg-fcn_synthscenes-target', name='FID (segmenter features)',
          lower_is_better=True),
 ]
 # The paper's claims: DCL keeps more diversity than finetuning and CDC at the end of adaptation;

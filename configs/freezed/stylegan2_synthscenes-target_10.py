@@ -1,4 +1,4 @@
-# FreezeD (Mo et al. 2020) on StyleGAN2, 10 night shots: finetune, with the discriminator's two
+# FreezeD (Mo et al. 2020) on StyleGAN2, 10 target shots: finetune, with the discriminator's two
 # highest-resolution levels (the 1x1 stem at 64 px and the 64 -> 32 block) frozen; the three
 # lowest-resolution blocks (32 -> 16, 16 -> 8, 8 -> 4) and the head (final conv and linear)
 # train: the official StyleGAN setting.

@@ -1,4 +1,4 @@
-# CDC (Ojha et al. 2021) on StyleGAN2, 10 night shots, as the official code: batch 4; at a
+# CDC (Ojha et al. 2021) on StyleGAN2, 10 target shots, as the official code: batch 4; at a
 # layer drawn per step from [1, n_latent - 2] of [conv1, every StyledConv] (levels 1 .. 8 of 9 at
 # 64 px), 1000 * KL(source || adapted) of the softmax-normalised pairwise cosine similarities;
 # 10 fixed anchor latents, every 4th iteration latents near an anchor (std 0.1) with the

@@ -1,4 +1,4 @@
-# EWC (Li et al. 2020) on StyleGAN2, 10 night shots: finetune with lambda * sum_i F_i
+# EWC (Li et al. 2020) on StyleGAN2, 10 target shots: finetune with lambda * sum_i F_i
 # (theta_i - theta_source_i)^2, F the diagonal Fisher of the source generator from the frozen
 # source discriminator's log-likelihood on 64 source samples (random latents), normalised to
 # mean 1 (catgen's option: the paper's lambda depends on how F is averaged; docs/transfer.md).

@@ -1,4 +1,4 @@
-# DCL (Zhao et al. 2022) on StyleGAN2, 10 night shots: finetune with the generator-side InfoNCE
+# DCL (Zhao et al. 2022) on StyleGAN2, 10 target shots: finetune with the generator-side InfoNCE
 # (anchor: adapted feature of latent i, positive: the source generator's for the same latent,
 # negatives: the source's for the other latents; weight 2) and the discriminator-side InfoNCE
 # (anchor: D feature of the adapted image, positive: of the source image, negatives: of the real

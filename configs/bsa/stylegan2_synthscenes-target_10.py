@@ -1,4 +1,4 @@
-# BSA (Noguchi & Harada 2019) on StyleGAN2, 10 night shots: the source generator frozen; trained
+# BSA (Noguchi & Harada 2019) on StyleGAN2, 10 target shots: the source generator frozen; trained
 # are a per-channel scale/shift after every demodulated convolution (the analogue of the
 # normalisation's affine, scale_shift=True) and one latent per training image (Adam lr 0.03);
 # L1 reconstruction (+ VGG perceptual when checkpoints/vgg19-dcbb9e9d.pth is there), the
