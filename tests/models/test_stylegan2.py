@@ -90,7 +90,12 @@ def test_equalised_layers_scale_at_run_time():
     assert lin.weight.std() > 10  # stored as N(0, 1) / lr_mul
     conv = EqualConv2d(3, 5, 3, padding=1)
     x = torch.randn(2, 3, 6, 6)
-    assert torch.allclose(conv(x), F.conv2d(x, conv.weight / math.sqrt(27), conv.bias, padding=1))
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight / math.sqrt(27), conv.bias, padding=1),
+                          atol=1e-6)
+    no_bias = EqualLinear(16, 4, bias=False, activation='fused_lrelu')  # still activated
+    x = torch.randn(3, 16)
+    assert torch.allclose(no_bias(x), F.leaky_relu(x @ (no_bias.weight / 4).t(), 0.2)
+                          * math.sqrt(2), atol=1e-6)
     z = torch.randn(4, 8) * 5
     assert torch.allclose(PixelNorm()(z).pow(2).mean(1), torch.ones(4), atol=1e-5)
 
@@ -186,6 +191,18 @@ def test_scale_shift_sites_for_bsa_start_as_identity():
     z = torch.randn(2, 8)
     seg = torch.zeros(2, 0, 16, 16)
     assert torch.allclose(sites(seg, z), plain(seg, z), atol=1e-6)
+
+
+def test_conv_layer_without_bias_has_none():
+    from catgen.models.discriminators.stylegan2_discriminator import ConvLayer
+    layer = ConvLayer(3, 4, 3, bias=False)
+    assert [n for n, _ in layer.named_parameters()] == ['0.weight']
+
+
+def test_truncation_above_one_is_refused():
+    g = tiny_g()
+    with pytest.raises(ValueError, match='psi must be <= 1'):
+        g(None, torch.randn(1, 8), truncation=1.5, truncation_latent=torch.zeros(1, 8))
 
 
 def test_minibatch_stddev_by_hand():

@@ -48,7 +48,7 @@ class ConvLayer(nn.Sequential):
         layers.append(EqualConv2d(in_channels, out_channels, kernel_size, stride=stride,
                                   padding=padding, bias=bias and not activate))
         if activate:
-            layers.append(FusedLeakyReLU(out_channels))
+            layers.append(FusedLeakyReLU(out_channels, bias=bias))
         super().__init__(*layers)
 
 

@@ -168,7 +168,8 @@ class StyleGAN2Generator(nn.Module, TransferableGenerator):
                 per sample.
             return_features: also return the StyledConv outputs (``feature_levels()``).
             noise: list of ``num_layers`` Tensor[B or 1, 1, r, r], or None (``noise_mode``).
-            truncation: psi; w <- w_avg + psi * (w - w_avg) (1 = off).
+            truncation: psi <= 1; w <- w_avg + psi * (w - w_avg) (1 = off; psi > 1, which the
+                official code silently ignores, is refused).
             truncation_latent: w_avg, Tensor[1, style_dim] (:meth:`mean_latent`); needed
                 when ``truncation != 1``.
             input_is_latent: ``z`` holds w's (skip the mapping network).
@@ -184,7 +185,10 @@ class StyleGAN2Generator(nn.Module, TransferableGenerator):
                 raise ValueError('StyleGAN2Generator needs z or a seg tensor for the batch size')
             z = torch.randn(seg.shape[0], self.style_dim, device=self.input.input.device)
         w = z if input_is_latent else self.get_latent(z)
-        if truncation != 1:
+        if truncation > 1:
+            raise ValueError(f'truncation psi must be <= 1 (1: off), got {truncation}: the '
+                             'official code ignores psi > 1, catgen refuses it')
+        if truncation < 1:
             if truncation_latent is None:
                 raise ValueError('truncation != 1 needs truncation_latent (G.mean_latent())')
             w = truncation_latent + truncation * (w - truncation_latent)

@@ -15,27 +15,29 @@ import torch.nn.functional as F
 ACT_GAIN = math.sqrt(2)
 
 
-def fused_leaky_relu(x, bias, negative_slope=0.2, scale=ACT_GAIN):
+def fused_leaky_relu(x, bias=None, negative_slope=0.2, scale=ACT_GAIN):
     """``leaky_relu(x + bias, negative_slope) * scale``, the bias broadcast along dim 1.
 
     Args:
         x: Tensor[B, C, ...].
-        bias: Tensor[C].
+        bias: Tensor[C] or None (no bias).
     """
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
+    if bias is not None:
+        x = x + bias.view((1, -1) + (1,) * (x.dim() - 2))
+    return F.leaky_relu(x, negative_slope) * scale
 
 
 class FusedLeakyReLU(nn.Module):
-    """A learned per-channel bias, leaky ReLU(0.2), times sqrt(2).
+    """A learned per-channel bias (optional), leaky ReLU(0.2), times sqrt(2).
 
     Args:
         channels: number of channels (dim 1) of the input.
+        bias: learn the bias.
     """
 
-    def __init__(self, channels):
+    def __init__(self, channels, bias=True):
         super().__init__()
-        self.bias = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
     def forward(self, x):
         """x: Tensor[B, channels, ...] -> same shape."""
@@ -79,8 +81,7 @@ class EqualLinear(nn.Module):
         """x: Tensor[B, in_features] -> Tensor[B, out_features]."""
         bias = None if self.bias is None else self.bias * self.lr_mul
         if self.activation == 'fused_lrelu':
-            out = F.linear(x, self.weight * self.scale)
-            return out if bias is None else fused_leaky_relu(out, bias)
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
         return F.linear(x, self.weight * self.scale, bias)
 
     def extra_repr(self):

@@ -68,14 +68,14 @@ class ModulatedConv2d(nn.Module):
         if self.demodulate:
             demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + 1e-8)
             weight = weight * demod.view(b, self.out_channels, 1, 1, 1)
-        k = self.kernel_size
+        k, o = self.kernel_size, self.out_channels
+        # the official op order (a view to [B*out, in, k, k] first): bit-identical gradients
+        weight = weight.view(b * o, c, k, k)
         x = x.reshape(1, b * c, h, w)
         if self.upsample:
-            weight = weight.transpose(1, 2).reshape(b * c, self.out_channels, k, k)
+            weight = weight.view(b, o, c, k, k).transpose(1, 2).reshape(b * c, o, k, k)
             out = F.conv_transpose2d(x, weight, padding=0, stride=2, groups=b)
-            out = self.blur(out.view(b, self.out_channels, *out.shape[2:]))
-            return out
-        weight = weight.reshape(b * self.out_channels, c, k, k)
+            return self.blur(out.view(b, o, *out.shape[2:]))
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, self.out_channels, *out.shape[2:])
 

@@ -2,7 +2,7 @@
 # CDC and DCL: an unconditional generator adapted to 10 target images), so that all strategies
 # get the same budget on the same data:
 # - the source model's architecture (configs/stylegan2/stylegan2_synthscenes-source.py) and its
-#   weights (zoo://stylegan2_synthscenes-source: 6,000 iterations on the 2,000 source images);
+#   weights (zoo://stylegan2_synthscenes-source: 4,000 iterations on the 2,000 source images);
 # - the target: 10 images of the SynthScenes TARGET domain (other textures, classes and layouts
 #   than the source: a change of content, not of colour alone), the nested subset of seed 0
 #   written to the work dir; held out: the 500 target val images. Other targets (the night and
