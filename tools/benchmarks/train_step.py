@@ -145,12 +145,17 @@ def run_bare(a):
                              resolution=a.resolution))
     loader = DataLoader(ds, batch_size=a.batch_size, shuffle=True, collate_fn=pseudo_collate,
                         drop_last=True)
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
     times, it = [], 0
     model.train()
     while it < a.warmup + a.iters:
         for data in loader:
             if it >= a.warmup + a.iters:
                 break
+            # the iteration, as the Runner's loop sets it: the lazy regularisers (StyleGAN2's
+            # R1 every 16, path length every 4) and EMA start read it
+            hub.update_info('iter', it)
             sync(a.device)
             t = time.perf_counter()
             model.train_step(data, optim)
