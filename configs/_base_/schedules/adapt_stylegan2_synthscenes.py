@@ -15,7 +15,7 @@
 #   images) over 1,000 images from fixed latents; diversity = intra-cluster distance of the same
 #   images around the 10 shots, in the LPIPS form over the features of the target segmenter of
 #   the model zoo (no ImageNet VGG weights offline: NOT LPIPS values; docs/stylegan2.md).
-# About 10 min per run on one CPU core (docs/benchmarks.md).
+# 4-17 min per run on one CPU core of the shared machine, evaluations included (docs/benchmarks.md).
 _base_ = ['../models/stylegan2.py', '../default_runtime.py']
 source_checkpoint = 'zoo://stylegan2_synthscenes-source'
 data_root = 'data/synthscenes'
