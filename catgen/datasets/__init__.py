@@ -12,5 +12,5 @@ from .image_folder_dataset import ImageFolderDataset
 from .synthscenes_dataset import SynthScenesDataset
 
 __all__ = ['BaseSISDataset', 'FolderSISDataset', 'ImageFolderDataset', 'SynthScenesDataset',
-           'ADE20KDataset', 'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot', 'build_dataset',
-           'class_names_of', 'real_class_names']
+           'ADE20KDataset', 'COCOStuffDataset', 'CityscapesDataset', 'select_few_shot',
+           'build_dataset', 'class_names_of', 'real_class_names']

@@ -175,8 +175,8 @@ def convert_rosinality_checkpoint(ckpt):
     meta = dict(
         parts=[PARTS[k].split('.')[0] for k in parts],
         generator_cfg=None if gen_cfg is None else dict(type='StyleGAN2Generator', **gen_cfg),
-        discriminator_cfg=None if disc_cfg is None else dict(type='StyleGAN2Discriminator',
-                                                              **disc_cfg),
+        discriminator_cfg=(None if disc_cfg is None
+                           else dict(type='StyleGAN2Discriminator', **disc_cfg)),
         source_args={k: _arg(args, k) for k in ('size', 'latent', 'n_mlp', 'channel_multiplier')
                      if _arg(args, k) is not None})
     return dict(meta=meta, state_dict=state_dict)

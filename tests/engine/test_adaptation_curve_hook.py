@@ -4,7 +4,6 @@ import os.path as osp
 import sys
 
 import pytest
-import torch
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -49,8 +48,8 @@ def hook_cfg(tiny_synthscenes, tmp_path):
                 batch_size=4, cache_dir=str(tmp_path / 'cache'))
 
 
-def test_curves_are_written_at_the_start_every_interval_and_kept_on_resume(tiny_synthscenes,
-                                                                          hook_cfg, tmp_path):
+def test_curves_are_written_at_the_start_every_interval_and_kept_on_resume(
+        tiny_synthscenes, hook_cfg, tmp_path):
     work = tmp_path / 'work'
     runner(tiny_synthscenes, work, hook_cfg).train()
     data = json.loads((work / 'adaptation_curves.json').read_text())
@@ -72,8 +71,8 @@ def test_curves_are_written_at_the_start_every_interval_and_kept_on_resume(tiny_
     assert data['records'][1] == first
 
 
-def test_a_classifier_that_cannot_tell_the_domains_apart_is_refused(tiny_synthscenes, hook_cfg,
-                                                                     tmp_path):
+def test_a_classifier_that_cannot_tell_the_domains_apart_is_refused(
+        tiny_synthscenes, hook_cfg, tmp_path):
     hook_cfg['min_accuracy'] = 1.01
     with pytest.raises(ValueError, match='accuracy'):
         runner(tiny_synthscenes, tmp_path / 'w', hook_cfg).train()

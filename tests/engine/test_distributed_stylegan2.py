@@ -47,8 +47,8 @@ def free_port():
 
 
 @pytest.mark.slow
-def test_two_processes_keep_identical_stylegan2_with_lazy_regularisers(tiny_synthscenes,
-                                                                        tmp_path):
+def test_two_processes_keep_identical_stylegan2_with_lazy_regularisers(
+        tiny_synthscenes, tmp_path):
     probe_dir, dumps = tmp_path / 'probe', tmp_path / 'dumps'
     probe_dir.mkdir()
     dumps.mkdir()

@@ -6,6 +6,8 @@ would. Every trained strategy then runs 2 iterations through MMEngine's Runner (
 TransferHook reaches it), and training-free CAT builds: nothing in catgen names their layers.
 docs/conventions.md ("Adding a generator family") walks through the same code.
 """
+import os.path as osp
+import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -13,13 +15,15 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from catgen.affinity import AffinityMatrix
 from catgen.models.protocol import ClassSlice, TransferableDiscriminator, TransferableGenerator
 from catgen.registry import MODELS
 from catgen.structures import SISDataSample
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from strategy_runner import run_two_iterations  # noqa: E402
 
 SIZE = 16
 SOURCE = ['sky', 'grass', 'water', 'rock']  # 5 channels with don't care
@@ -159,22 +163,8 @@ def strategy_cfg(kind, source):
     }[kind]
 
 
-def run_two_iterations(model_cfg, work_dir):
-    from catgen.engine.hooks import TransferHook
-    from mmengine.dataset import pseudo_collate
-    runner = Runner(
-        model=model_cfg, work_dir=str(work_dir),
-        train_dataloader=dict(dataset=ToyScenes(), batch_size=4, collate_fn=pseudo_collate,
-                              sampler=dict(type='InfiniteSampler', shuffle=False)),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=2),
-        optim_wrapper=dict(constructor='GANOptimWrapperConstructor',
-                           generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
-                           discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))),
-        custom_hooks=[TransferHook()], default_hooks=dict(checkpoint=None, logger=None),
-        default_scope='catgen', experiment_name=f'toy-{work_dir.name}')
-    before = {k: v.detach().clone() for k, v in runner.model.generator.state_dict().items()}
-    runner.train()
-    return runner.model, before
+def _run(model_cfg, work_dir):
+    return run_two_iterations(model_cfg, work_dir, ToyScenes(), 'toy')
 
 
 @pytest.mark.parametrize('kind', ['Scratch', 'FinetuneAll', 'FreezeD', 'BSA', 'EWC', 'CDC',
@@ -182,7 +172,7 @@ def run_two_iterations(model_cfg, work_dir):
 def test_every_trained_strategy_runs_on_the_new_family(kind, source, tmp_path):
     transfer, generator = strategy_cfg(kind, source)
     torch.manual_seed(0)
-    model, before = run_two_iterations(toy_synth(len(TARGET) + 1, transfer, generator), tmp_path)
+    model, before = _run(toy_synth(len(TARGET) + 1, transfer, generator), tmp_path)
     after = model.generator.state_dict()
     moved = [k for k, v in before.items() if v.is_floating_point() and not torch.equal(v, after[k])]
     assert moved, f'{kind}: the generator did not train'

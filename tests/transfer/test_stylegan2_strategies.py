@@ -1,12 +1,17 @@
 """Every trained transfer strategy adapts an unconditional StyleGAN2 through the model protocol
 (the few-shot adaptation setting of CDC and DCL), through MMEngine's Runner."""
+import os.path as osp
+import sys
+
 import pytest
 import torch
-from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from catgen.registry import MODELS
 from catgen.structures import SISDataSample
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from strategy_runner import run_two_iterations  # noqa: E402
 
 SIZE = 16
 G = dict(type='StyleGAN2Generator', size=SIZE, style_dim=8, n_mlp=2, max_channels=8)
@@ -57,30 +62,15 @@ def strategy(kind, ckpt):
     }[kind]
 
 
-def run_two_iterations(model_cfg, work_dir):
-    from mmengine.dataset import pseudo_collate
-
-    from catgen.engine.hooks import TransferHook
-    runner = Runner(
-        model=model_cfg, work_dir=str(work_dir),
-        train_dataloader=dict(dataset=Shots(), batch_size=4, collate_fn=pseudo_collate,
-                              sampler=dict(type='InfiniteSampler', shuffle=False)),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=2),
-        optim_wrapper=dict(constructor='GANOptimWrapperConstructor',
-                           generator=dict(optimizer=dict(type='Adam', lr=1e-3)),
-                           discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))),
-        custom_hooks=[TransferHook()], default_hooks=dict(checkpoint=None, logger=None),
-        default_scope='catgen', experiment_name=f'sg2-{work_dir.name}')
-    before = {k: v.detach().clone() for k, v in runner.model.generator.state_dict().items()}
-    runner.train()
-    return runner.model, before
+def _run(model_cfg, work_dir):
+    return run_two_iterations(model_cfg, work_dir, Shots(), 'sg2')
 
 
 @pytest.mark.parametrize('kind', ['FinetuneAll', 'FreezeD', 'BSA', 'EWC', 'CDC', 'DCL'])
 def test_every_trained_strategy_adapts_stylegan2(kind, source, tmp_path):
     transfer, generator = strategy(kind, source)
     torch.manual_seed(0)
-    model, before = run_two_iterations(synth_cfg(transfer, generator), tmp_path)
+    model, before = _run(synth_cfg(transfer, generator), tmp_path)
     src = torch.load(source, weights_only=True)['state_dict']
     after = model.generator.state_dict()
     moved = [k for k, v in before.items() if v.is_floating_point() and not torch.equal(v, after[k])]

@@ -53,7 +53,8 @@ def parse_args(argv=None):
                    help='instead of Runner vs bare loop: the bare loop without and with '
                         "catgen's allocator tuning (CATGEN_MALLOC_TUNING=0 / 1), alternated")
     p.add_argument('--repeats', type=int, default=2,
-                   help='runs of each mode, alternated (bare, runner, bare, ...); medians reported: '
+                   help='runs of each mode, alternated (bare, runner, bare, ...); medians '
+                        'reported: '
                         'a shared VM drifts by 20%% between consecutive runs')
     return p.parse_args(argv)
 
@@ -133,7 +134,6 @@ def peak_memory_mb(device):
 
 
 def run_bare(a):
-    import torch
     from mmengine.dataset import pseudo_collate
     from torch.utils.data import DataLoader
 
@@ -262,7 +262,8 @@ def main(argv=None):
             peak_memory_mb=max(r['peak_memory_mb'] for r in rs), runs=rs)
     import torch
     report = dict(
-        settings=dict(family=a.family, official_stylegan2=a.official_stylegan2, width=a.width, resolution=a.resolution,
+        settings=dict(family=a.family, official_stylegan2=a.official_stylegan2, width=a.width,
+                      resolution=a.resolution,
                       num_classes=a.num_classes, num_blocks=a.num_blocks,
                       batch_size=a.batch_size, iters=a.iters, warmup=a.warmup,
                       repeats=a.repeats, device=a.device,

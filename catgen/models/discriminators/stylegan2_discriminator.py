@@ -141,8 +141,8 @@ class StyleGAN2Discriminator(nn.Module, TransferableDiscriminator):
         return tuple(f'convs.{i}' for i in range(len(self.convs))) + ('final_conv',)
 
     def input_levels(self):
-        return [[f'convs.{i}'] for i in range(len(self.convs))] + [['final_conv'],
-                                                                    ['final_linear']]
+        levels = [[f'convs.{i}'] for i in range(len(self.convs))]
+        return levels + [['final_conv'], ['final_linear']]
 
     def log_likelihood(self, output, seg, kind='real'):
         """'real': mean ``log sigmoid(logit)``."""
