@@ -3,6 +3,7 @@
 from .formatting import PackSISInputs
 from .loading import LoadSISAnnotations, LoadSISImageFromFile
 from .processing import CenterCrop, RandomCrop, RandomFlip, Resize
+from .scribbles import SimulateScribbles
 
 __all__ = ['LoadSISImageFromFile', 'LoadSISAnnotations', 'Resize', 'RandomCrop', 'CenterCrop',
-           'RandomFlip', 'PackSISInputs']
+           'RandomFlip', 'SimulateScribbles', 'PackSISInputs']

@@ -14,7 +14,9 @@ class PackSISInputs:
       - ``img``: ``uint8 Tensor[3, H, W]`` (from ``results['img']``, RGB);
       - ``label``: ``int64 Tensor[H, W]`` channel space (from ``results['gt_seg_map']``);
       - ``edges``: ``uint8 Tensor[H, W]`` in {0, 1}, only when ``results`` has
-        ``instance_edges`` (Cityscapes with ``with_instance_edges=True``).
+        ``instance_edges`` (Cityscapes with ``with_instance_edges=True``);
+      - ``scribbles``: ``int64 Tensor[H, W]``, only when ``results`` has ``gt_scribbles``
+        (``SimulateScribbles``: a sparse label map, 255 where unlabelled).
     A key whose source is absent is left out (e.g. no ``img`` when synthesising from a label
     map alone).
 
@@ -38,6 +40,9 @@ class PackSISInputs:
         if 'gt_seg_map' in results:
             inputs['label'] = torch.from_numpy(
                 np.ascontiguousarray(results['gt_seg_map']).astype(np.int64, copy=False))
+        if 'gt_scribbles' in results:
+            inputs['scribbles'] = torch.from_numpy(
+                np.ascontiguousarray(results['gt_scribbles']).astype(np.int64, copy=False))
         if 'instance_edges' in results:
             inputs['edges'] = torch.from_numpy(
                 np.ascontiguousarray(results['instance_edges']).astype(np.uint8, copy=False))

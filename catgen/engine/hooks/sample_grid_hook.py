@@ -62,7 +62,7 @@ class SampleGridHook(Hook):
         model.eval()
         try:
             data = model.data_preprocessor(self._batch, False)
-            seg = data['inputs']['seg']
+            label, seg = model.conditioning(data['inputs'])
             n = seg.shape[0]
             fakes = [to_uint8(model.synthesize(seg, sample_ids=[1_000_000 * k + i
                                                                 for i in range(n)]))
@@ -70,7 +70,7 @@ class SampleGridHook(Hook):
         finally:
             model.train(was_training)
         grid = make_sample_grid(
-            None if 'label' not in data['inputs'] else data['inputs']['label'].cpu().numpy(),
+            None if label is None else label.cpu().numpy(),
             torch.stack(fakes, 1).cpu().numpy(),
             to_uint8(data['inputs']['img']).cpu().numpy(),
             palette=None if self._palette is None else np.asarray(self._palette, np.uint8))

@@ -1,4 +1,5 @@
 from .autocast_optim_wrapper import AutocastOptimWrapper
 from .gan_optim_wrapper_constructor import GANOptimWrapperConstructor
+from .ranger import Ranger
 
-__all__ = ['AutocastOptimWrapper', 'GANOptimWrapperConstructor']
+__all__ = ['AutocastOptimWrapper', 'GANOptimWrapperConstructor', 'Ranger']

@@ -47,19 +47,32 @@ class LPIPSDiversity(LazyLPIPSMixin, BaseMetric):
         device: where LPIPS runs; ``None``: CUDA when available, else CPU.
         prefix: metric name prefix (default ``'diversity'``).
         collect_device: ``'cpu'`` or ``'gpu'`` for gathering results across processes.
+        segmenter: ``dict(config=..., checkpoint=...)`` of an mmseg segmenter: measure the
+            distance in the LPIPS form over ITS features instead
+            (:class:`~catgen.evaluation.segmenter_lpips.SegmenterLPIPS`; no ImageNet weights
+            needed, not LPIPS values); the outputs are then named
+            ``lpips_diversity_<name>`` (e.g. ``lpips_diversity_seg-fcn_synthscenes-source``).
     """
 
     default_prefix = 'diversity'
 
     def __init__(self, net='alex', backbone_path=None, resize=None, batch_size=32, device=None,
-                 prefix=None, collect_device='cpu'):
+                 prefix=None, collect_device='cpu', segmenter=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.net = net
-        self.backbone_path = resolve_backbone_path(net, backbone_path)  # fail early
+        self.segmenter = None if segmenter is None else dict(segmenter)
+        self.name = 'lpips_diversity'
         self.resize = resize
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        if self.segmenter is None:
+            self.backbone_path = resolve_backbone_path(net, backbone_path)  # fail early
+        else:
+            from catgen.evaluation.segmenter_lpips import SegmenterLPIPS
+            self._model = SegmenterLPIPS(**self.segmenter, batch_size=batch_size,
+                                         device=device or 'cpu')
+            self.name = f'lpips_diversity_{self._model.name}'
 
     def process(self, data_batch, data_samples):
         fakes = [fake_images(ds) for ds in data_samples]
@@ -83,5 +96,5 @@ class LPIPSDiversity(LazyLPIPSMixin, BaseMetric):
     def compute_metrics(self, results):
         if not results:
             print_log('LPIPSDiversity: no samples were processed.', logger='current')
-            return dict(lpips_diversity=float('nan'), lpips_diversity_maps=0)
-        return dict(lpips_diversity=float(np.mean(results)), lpips_diversity_maps=len(results))
+            return {self.name: float('nan'), f'{self.name}_maps': 0}
+        return {self.name: float(np.mean(results)), f'{self.name}_maps': len(results)}

@@ -21,7 +21,11 @@ class SISDataPreprocessor(BaseDataPreprocessor):
                     'label': int64 Tensor[B, H, W] (channel space, ignore pixels kept as is),
                     'seg':   float32 Tensor[B, num_classes (+ 1), H, W] one-hot
                              (+ the instance edge map as the last channel, see below),
-                    'edges': float32 Tensor[B, 1, H, W] in {0, 1}  (only if given)},
+                    'edges': float32 Tensor[B, 1, H, W] in {0, 1}  (only if given),
+                    'scribbles': int64 Tensor[B, H, W]  (a sparse label map, only if given:
+                                 ``SimulateScribbles``),
+                    'scribble_seg': float32 Tensor[B, num_classes, H, W] its one-hot
+                                 (all-zero where unlabelled)},
          'data_samples': list[SISDataSample]}
 
     ``img`` is left out when the batch has none (synthesis from label maps alone).
@@ -110,6 +114,16 @@ class SISDataPreprocessor(BaseDataPreprocessor):
                          f'(ignore_index={self.ignore_index}); num_classes of the data '
                          f'preprocessor must match the data set (don\'t-care channel included).')
 
+    def one_hot(self, label):
+        """int64 Tensor[B, H, W] -> float32 Tensor[B, num_classes, H, W] (all-zero vectors at
+        ``ignore_index``)."""
+        valid = label != self.ignore_index
+        index = torch.where(valid, label, torch.zeros_like(label))
+        seg = torch.zeros((label.shape[0], self.num_classes, *label.shape[1:]),
+                          dtype=torch.float32, device=label.device)
+        seg.scatter_(1, index.unsqueeze(1), 1.0)
+        return seg * valid.unsqueeze(1)
+
     def forward(self, data, training=False):
         data = self.cast_data(data)
         inputs = data['inputs']
@@ -129,12 +143,15 @@ class SISDataPreprocessor(BaseDataPreprocessor):
                                  f'of one batch do not match in batch size or H, W')
             out['img'] = (img.float() - self.mean) / self.std
         out['label'] = label
-        valid = label != self.ignore_index
-        index = torch.where(valid, label, torch.zeros_like(label))
-        seg = torch.zeros((label.shape[0], self.num_classes, *label.shape[1:]),
-                          dtype=torch.float32, device=label.device)
-        seg.scatter_(1, index.unsqueeze(1), 1.0)
-        seg *= valid.unsqueeze(1)
+        seg = self.one_hot(label)
+        if inputs.get('scribbles') is not None:
+            scribbles = self._stack(inputs['scribbles'], 'scribbles', 2).long()
+            if scribbles.shape != label.shape:
+                raise ValueError(f'scribble maps {tuple(scribbles.shape)} and label maps '
+                                 f'{tuple(label.shape)} of one batch differ in shape')
+            self._check_labels(scribbles, data_samples)
+            out['scribbles'] = scribbles
+            out['scribble_seg'] = self.one_hot(scribbles)
         if inputs.get('edges') is not None:
             edges = self._stack(inputs['edges'], 'edges', 2)
             if edges.shape[0] != label.shape[0] or edges.shape[1:] != label.shape[1:]:

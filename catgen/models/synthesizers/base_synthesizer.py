@@ -452,11 +452,17 @@ class ConditionalGANSynthesizer(BaseModel):
         return log_vars
 
     # ------------------------------------------------------------------ inference
+    def conditioning(self, inputs):
+        """What the model synthesizes from, of a preprocessed batch: ``(label map int64
+        Tensor[B, H, W] or None, one-hot seg Tensor[B, C, H, W])`` (the dense ones here; a
+        model with sparse inputs returns the scribbles)."""
+        return inputs.get('label'), inputs['seg']
+
     def forward(self, inputs, data_samples=None, mode='tensor'):
         """mode 'tensor': images Tensor[B, 3, H, W] in [-1, 1]; 'predict': list[SISDataSample]
         with ``fake_img`` (uint8 [3, H, W], or [K, 3, H, W] with ``num_eval_samples=K>1``),
         ``gt_img`` and ``gt_label``."""
-        seg = inputs['seg']
+        _, seg = self.conditioning(inputs)
         ids = None
         if data_samples is not None:
             ids = [ds.metainfo.get('sample_idx', i) for i, ds in enumerate(data_samples)]

@@ -1,0 +1,3 @@
+from .psp_encoder import GradualStyleBlock, PSPEncoder
+
+__all__ = ['GradualStyleBlock', 'PSPEncoder']
