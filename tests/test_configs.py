@@ -41,7 +41,9 @@ def test_transfer_config_declares_its_architecture(path, tiny_synthscenes):
     assert cfg.default_scope == 'catgen' and cfg.model.transfer.type
     n = cfg.model.data_preprocessor.num_classes  # the target's, written once
     # SynthScenes target, Cityscapes, ADE20K; 0: an unconditional StyleGAN2 (image data)
-    assert n in (12, 35, 151) or (n == 0 and 'stylegan2' in path), path
+    # SynthScenes source (21): the baselines of the Fewshot-SMIS study (docs/fewshot_smis.md)
+    assert n in (12, 35, 151) or (n == 0 and 'stylegan2' in path) or (
+        n == 21 and '-source_' in path), path
     model = inference_model_cfg(cfg.model, has_checkpoint=True)  # no source needed
     with torch.device('meta'):
         g = build_network(model['generator'], n)
