@@ -3,7 +3,8 @@
 MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrappers pass CUDA
 ``device_ids``; neither works for CPU processes. :func:`setup_distributed` initialises the gloo
 process group itself (the Runner then skips ``init_dist``) and selects
-:class:`SeparateDistributedDataParallel`, which wraps generator and discriminator separately,
+:class:`SeparateDistributedDataParallel`, which wraps generator, discriminator (and
+Fewshot-SMIS's encoder) separately,
 drops ``device_ids`` on CPU and makes every other part of the synthesizer (the EMA generator,
 frozen source copies) start identical on all ranks.
 
@@ -28,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from catgen.registry import MODEL_WRAPPERS
 
 #: submodules of a synthesizer that DDP may wrap: they are called through their wrappers
-DDP_PARTS = ('generator', 'discriminator')
+DDP_PARTS = ('generator', 'discriminator', 'encoder')  # encoder: Fewshot-SMIS
 
 
 def world_info():
@@ -76,7 +77,7 @@ class SeparateDistributedDataParallel(MMSeparateDistributedDataParallel):
                  and any(p.requires_grad for p in sub.parameters())]
         if extra:
             raise NotImplementedError(
-                f'distributed training wraps only {" and ".join(DDP_PARTS)} of a synthesizer, but '
+                f'distributed training wraps only {", ".join(DDP_PARTS)} of a synthesizer, but '
                 f'{type(module).__name__}.{", ".join(extra)} has trainable parameters of its own '
                 '(e.g. BSA\'s per-image latents), whose gradients DDP would not average. Train '
                 'this model with one process (tools/train.py without --launcher).')
