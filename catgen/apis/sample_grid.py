@@ -52,9 +52,12 @@ def dataset_sample_grid(models, dataset, out=None, num_maps=8, num_samples=1, sc
                 raise ValueError(
                     f'model "{name}" takes {channels} label channels, the data set gives '
                     f'{seg.shape[1]}: build it from the data set\'s config')
+            # what this model synthesizes from (the scribbles of a sparse-input model)
+            _, own = model.conditioning(data['inputs']) if hasattr(model, 'conditioning') \
+                else (None, seg)
             for k in range(int(num_samples)):
                 ids = [k * num_maps + i for i in range(num_maps)]
-                fakes.append(to_uint8(model.synthesize(seg.to(next(model.parameters()).device),
+                fakes.append(to_uint8(model.synthesize(own.to(next(model.parameters()).device),
                                                        sample_ids=ids)).cpu())
                 names.append(name if num_samples == 1 else f'{name} #{k + 1}')
     palette = dataset.metainfo.get('palette')

@@ -98,3 +98,16 @@ def test_dense_config_trains_with_five_shots(tiny_synthscenes, tmp_path):
                      *options(tiny_synthscenes, max_iters=1)])
     assert len((work / 'train_ids.txt').read_text().split()) == 5
     assert safe_load(work / 'prior_inversion.pth')['latents'].shape[0] == 5
+
+
+def test_pseudo_label_quality_tool(trained, tmp_path):
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    import fewshot_smis_pseudo_labels as tool
+    out = tmp_path / 'pl.json'
+    (result,) = tool.main([str(trained), '--num-samples', '4', '--out', str(out)])
+    assert result['mode'] == 'sparse' and result['shots'] == 1
+    assert 0 < result['coverage'] < 1  # sparse: some pixels stay unlabelled
+    assert 0 <= result['miou'] <= 100 or result['miou'] != result['miou']
+    assert result['classes_in_shots'] and all(isinstance(c, str)
+                                              for c in result['classes_in_shots'])
+    assert json.load(open(out))[0]['run'] == str(trained)
