@@ -24,7 +24,8 @@ def reference_ranger(p0, grads, lr, alpha=0.5, k=6, betas=(0.95, 0.999), eps=1e-
         m_hat = m / (1 - b1 ** t)
         rho = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
         if rho > 5:
-            rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf
+                             / ((rho_inf - 4) * (rho_inf - 2) * rho))
             v_hat = (v / (1 - b2 ** t)).sqrt()
             p = p - lr * m_hat * rect / (v_hat + eps)
         else:

@@ -131,4 +131,3 @@ class PSPEncoder(nn.Module):
 def _upsample_add(x, y):
     """``x`` upsampled (bilinear, align_corners=True) to ``y``'s size, plus ``y``."""
     return F.interpolate(x, size=y.shape[2:], mode='bilinear', align_corners=True) + y
-
