@@ -198,3 +198,34 @@ def test_inversion_with_lpips_from_a_local_backbone(alex_file, tmp_path):
     with pytest.raises(FileNotFoundError, match='alexnet'):
         build_perceptual(dict(type='lpips', net='alex',
                               backbone_path=str(tmp_path / 'alexnet-owt-7be5be79.pth')))
+
+
+def test_inversion_keeps_the_best_latents_and_uses_the_official_start():
+    torch.manual_seed(0)
+    gen = MODELS.build(PRIOR).eval()
+    avg = gen.mean_latent(64)[0]
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    # one step at lr 0 with keep_best: the start itself, avg + N(0, 1/D) (the official scale)
+    w, _ = invert_images(gen, images, avg, steps=1, lr=1e-12, optimizer=dict(type='Adam'),
+                         progress=False)
+    spread = (w - avg).std()
+    assert 0.7 * gen.style_dim ** -0.5 < spread < 1.3 * gen.style_dim ** -0.5
+    # a huge learning rate diverges; the kept latents are those of the best check (the start)
+    kept, mse_kept = invert_images(gen, images, avg, steps=5, lr=1e3,
+                                   optimizer=dict(type='Adam'), keep_best_every=1,
+                                   noise='const', progress=False)
+    last, mse_last = invert_images(gen, images, avg, steps=5, lr=1e3,
+                                   optimizer=dict(type='Adam'), keep_best_every=0,
+                                   noise='const', progress=False)
+    assert (mse_kept <= mse_last).all() and not torch.equal(kept, last)
+    with pytest.raises(ValueError, match='noise'):
+        invert_images(gen, images, avg, steps=1, noise='fixed')
+
+
+def test_prior_latent_avg_comes_from_the_checkpoint_when_it_has_one(tmp_path):
+    src = MODELS.build(PRIOR)
+    path = tmp_path / 'psp_style.pth'
+    avg = torch.arange(16, dtype=torch.float32)
+    torch.save({'g_ema_like': 0, 'state_dict': src.state_dict(), 'latent_avg': avg}, path)
+    model = build(prior_checkpoint=str(path))
+    assert torch.equal(model.latent_avg, avg)

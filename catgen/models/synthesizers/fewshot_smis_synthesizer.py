@@ -61,7 +61,8 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         inversion: options of :func:`invert_images` (``steps``, ``lr``, ``optimizer``,
             ``perceptual`` (a :func:`build_perceptual` config or None), ``perceptual_weight``,
             ``init_std``, ``seed``).
-        latent_avg_samples: latents averaged for ``w_avg`` (pSp: the prior's mean latent).
+        latent_avg_samples: latents averaged for ``w_avg`` when the prior checkpoint has no
+            ``latent_avg`` (pSp reads the checkpoint's).
         multimodal: replace the fine layers' latents by a random sample's in :meth:`synthesize`.
         multimodal_from: the first W+ index replaced (the fine layers).
         **kwargs: :class:`ConditionalGANSynthesizer` (``data_preprocessor``, ``eval_seed``,
@@ -82,6 +83,7 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         super().__init__(generator=None, **kwargs)
         self.generator = MODELS.build(dict(prior)) if isinstance(prior, dict) else prior
         gen = self.generator
+        self._prior_latent_avg = None
         if prior_checkpoint is not None:
             self._load_prior(prior_checkpoint)
         gen.requires_grad_(False).eval()
@@ -113,7 +115,12 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
             raise ValueError(f'multimodal_from must be in [0, {gen.n_latent}], got '
                              f'{multimodal_from}')
         self.multimodal_from = int(multimodal_from)
-        self.register_buffer('latent_avg', gen.mean_latent(int(latent_avg_samples))[0])
+        # pSp's start_from_latent_avg: the checkpoint's latent_avg when it has one (official
+        # StyleGAN2 checkpoints converted for pSp do), else the mean of mapped samples
+        avg = self._prior_latent_avg
+        if avg is None:
+            avg = gen.mean_latent(int(latent_avg_samples))[0]
+        self.register_buffer('latent_avg', avg.reshape(-1).float().clone())
         # set by prepare_pseudo_labels (not in checkpoints: recomputed from the cached inversion)
         self.register_buffer('prototypes', torch.zeros(0), persistent=False)
         self.register_buffer('present', torch.zeros(0, dtype=torch.bool), persistent=False)
@@ -141,7 +148,17 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
 
     def _load_prior(self, checkpoint):
         what = f'prior checkpoint {checkpoint}'
-        state = read_state_dict(safe_load(checkpoint, map_location='cpu'), what=what)
+        try:
+            raw = safe_load(checkpoint, map_location='cpu')
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f'{err} The Fewshot-SMIS prior is a StyleGAN2 trained on unlabelled images of '
+                'the domain: a checkpoint of tools/train.py with a configs/stylegan2/ config, '
+                'a rosinality checkpoint converted by tools/convert_stylegan2_checkpoint.py, or '
+                'zoo://stylegan2_synthscenes-source (docs/fewshot_smis.md).') from err
+        if isinstance(raw, dict) and torch.is_tensor(raw.get('latent_avg')):
+            self._prior_latent_avg = raw['latent_avg']
+        state = read_state_dict(raw, what=what)
         if any(k.startswith(('generator_ema.', 'generator.')) for k in state):
             state = read_state_dict(state, prefix=('generator_ema.module.', 'generator.'),
                                     what=what)
@@ -227,8 +244,12 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
                 tmp = f'{cache_file}.tmp'
                 torch.save(dict(key=key, latents=latents.cpu(), mse=mse.cpu()), tmp)
                 os.replace(tmp, cache_file)
-        noise = [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
-        feats, recon = self.prior_features(latents, noise=noise)
+        # the features of the inverted images with random noise maps, as the official code
+        # (seeded: the same prototypes on every run and every rank)
+        rng = torch.Generator().manual_seed(int(self.inversion.get('seed', 0)) + 1)
+        feats, _ = self.prior_features(latents, noise=gen.draw_noise(len(latents), rng, device))
+        stored = [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
+        recon = gen(None, latents, noise=stored, input_is_latent=True)
         if self.mode == 'dense':
             protos, present = class_prototypes(feats, labels, self.data_preprocessor.num_classes,
                                                self.data_preprocessor.ignore_index)
