@@ -8,9 +8,9 @@
 # the 10 shots, LPIPS form in the target segmenter's features); the report draws both against
 # the iteration, one line per strategy (curves_10shots.png: the paper's central figure), and
 # tools/test.py adds the FID in the target segmenter's features against the 500 held-out target
-# images. Measured (seed 0, --jobs 2 on the shared 2-core machine): 4-17 min per run (BSA 4,
-# CDC/EWC 9, DCL 12, finetune-all/FreezeD 16-17 while sharing the cores), the 6 runs of one seed
-# in 39 min: the 18 runs take about 2 h.
+# images. Measured (--jobs 2 on the shared 2-core machine): 4-17 min per run (BSA 4-7,
+# CDC/EWC 9-11, DCL 12-17, finetune-all/FreezeD 7-17 while sharing the cores), the 6 runs of one
+# seed in 29-39 min: the 18 runs take about 1.5-2 h (results: docs/benchmarks.md).
 #   python tools/benchmark.py configs/benchmarks/stylegan2_fewshot_synthscenes.py --jobs 2
 # Needs: data/synthscenes (tools/prepare_synthscenes.py); the models come from catgen's model zoo.
 work_dir = 'work_dirs/benchmarks/stylegan2_fewshot_synthscenes'
