@@ -110,4 +110,5 @@ def test_pseudo_label_quality_tool(trained, tmp_path):
     assert 0 <= result['miou'] <= 100 or result['miou'] != result['miou']
     assert result['classes_in_shots'] and all(isinstance(c, str)
                                               for c in result['classes_in_shots'])
+    assert set(result['latent_mse']) == {'encoder', 'w_avg', 'ridge_4x4'}
     assert json.load(open(out))[0]['run'] == str(trained)

@@ -10,7 +10,12 @@ same samples, and the pseudo labels are scored against its prediction:
 - ``coverage``: the fraction of pixels with a pseudo label (1 in dense mode);
 - ``classes_in_shots`` / ``classes_in_samples``: classes the labelled shots show vs the classes
   the segmenter finds covering >= 0.5 % of the samples' pixels;
-- ``iou``: per class.
+- ``iou``: per class;
+- ``latent_mse``: how well the trained encoder regresses the samples' w from their pseudo
+  labels (its training loss, on these samples: ``encoder``), against predicting ``w_avg`` for
+  all (``w_avg``, the variance) and a ridge regression (lambda 10) from the pseudo labels'
+  one-hot pooled to 4x4, fitted on the first half of the samples and scored on the second
+  (``ridge_4x4``): how much of the recoverable information the encoder has learnt.
 
 For each run dir (written by tools/train.py with a Fewshot-SMIS config: its config dump,
 ``prior_inversion.pth`` and a checkpoint), the model is rebuilt, the pseudo labelling prepared
@@ -39,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument('--segmenter-checkpoint', default='zoo://fcn_synthscenes-source')
     p.add_argument('--label-offset', type=int, default=1,
                    help='label id l is segmenter class l - offset (SynthScenes: 1)')
-    p.add_argument('--num-samples', type=int, default=256)
+    p.add_argument('--num-samples', type=int, default=512)
     p.add_argument('--out', required=True, help='JSON file to write')
     return p.parse_args(argv)
 
@@ -87,9 +92,15 @@ def measure(run, segmenter, args):
     num_labels = model.data_preprocessor.num_classes
     k = None
     areas, counted, total, sample_pixels = 0, 0, 0, None
+    ws, w_hats, pooled = [], [], []
     for start in range(0, len(z), 32):
-        feats, imgs = model.prior_features(gen.get_latent(z[start:start + 32]))
+        w = gen.get_latent(z[start:start + 32])
+        feats, imgs = model.prior_features(w)
         pseudo = model.pseudo_labels(feats, size=imgs.shape[-2:])
+        seg = model.data_preprocessor.one_hot(pseudo)
+        ws.append(w)
+        w_hats.append(model.encode(seg))
+        pooled.append(torch.nn.functional.adaptive_avg_pool2d(seg, 4).flatten(1))
         u8 = ((imgs.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         pred = segmenter(u8).argmax(1)
         k = k or int(segmenter(u8[:1]).shape[1])
@@ -104,6 +115,15 @@ def measure(run, segmenter, args):
         counts = np.bincount(pred.reshape(-1).numpy(), minlength=k)
         sample_pixels = counts if sample_pixels is None else sample_pixels + counts
     iou, miou, acc = iou_from_areas(areas)
+    w, w_hat, x = torch.cat(ws), torch.cat(w_hats), torch.cat(pooled)
+    x = torch.cat([x, torch.ones(len(x), 1)], 1)
+    half = len(x) // 2
+    a, b = x[:half], w[:half]
+    coef = torch.linalg.solve(a.T @ a + 10 * torch.eye(a.shape[1]), a.T @ b)
+    latent_mse = dict(
+        encoder=float((w_hat - w[:, None]).pow(2).mean()),
+        w_avg=float((w - model.latent_avg).pow(2).mean()),
+        ridge_4x4=float((x[half:] @ coef - w[half:]).pow(2).mean()))
     names = list(dataset.metainfo.get('classes', []))
     name = (lambda c: names[c + args.label_offset]
             if 0 <= c + args.label_offset < len(names) else str(c))
@@ -116,6 +136,7 @@ def measure(run, segmenter, args):
         miou=round(miou, 2), acc=round(acc, 2), coverage=round(counted / total, 4),
         classes_in_shots=sorted(name(c - args.label_offset) for c in shot_ids),
         classes_in_samples=sorted(name(c) for c in in_samples),
+        latent_mse={k: round(v, 4) for k, v in latent_mse.items()},
         iou={name(c): (None if not np.isfinite(v) else round(float(v), 1))
              for c, v in enumerate(iou)}, num_labels=num_labels)
 
@@ -131,7 +152,7 @@ def main(argv=None):
     for run in args.runs:
         r = measure(run, segmenter, args)
         print(f"{run}: {r['mode']}, {r['shots']} shots: pseudo-label mIoU {r['miou']} "
-              f"acc {r['acc']} coverage {r['coverage']}")
+              f"acc {r['acc']} coverage {r['coverage']}; latent MSE {r['latent_mse']}")
         results.append(r)
     write_text_atomic(args.out, json.dumps(results, indent=1) + '\n')
     print(f'written {args.out}')
