@@ -104,11 +104,12 @@ def test_pseudo_label_quality_tool(trained, tmp_path):
     sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
     import fewshot_smis_pseudo_labels as tool
     out = tmp_path / 'pl.json'
-    (result,) = tool.main([str(trained), '--num-samples', '4', '--out', str(out)])
+    (result,) = tool.main([str(trained), '--num-samples', '4', '--ceiling', '2', '--out', str(out)])
     assert result['mode'] == 'sparse' and result['shots'] == 1
     assert 0 < result['coverage'] < 1  # sparse: some pixels stay unlabelled
     assert 0 <= result['miou'] <= 100 or result['miou'] != result['miou']
     assert result['classes_in_shots'] and all(isinstance(c, str)
                                               for c in result['classes_in_shots'])
     assert set(result['latent_mse']) == {'encoder', 'w_avg', 'ridge_4x4'}
+    assert 0 <= result['ceiling_miou'] <= 100
     assert json.load(open(out))[0]['run'] == str(trained)

@@ -17,6 +17,11 @@ same samples, and the pseudo labels are scored against its prediction:
   one-hot pooled to 4x4, fitted on the first half of the samples and scored on the second
   (``ridge_4x4``): how much of the recoverable information the encoder has learnt.
 
+With ``--ceiling N``, also the prior's ceiling: the first N test images inverted into the prior
+(the run's inversion options) and their reconstructions segmented, mIoU against their own label
+maps (``ceiling_miou``): what the best latents of this prior, found by optimisation against the
+real images themselves, reach; no encoder can do better.
+
 For each run dir (written by tools/train.py with a Fewshot-SMIS config: its config dump,
 ``prior_inversion.pth`` and a checkpoint), the model is rebuilt, the pseudo labelling prepared
 from the cached inversion of the same shots, and ``--num-samples`` samples drawn with seed 0.
@@ -45,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument('--label-offset', type=int, default=1,
                    help='label id l is segmenter class l - offset (SynthScenes: 1)')
     p.add_argument('--num-samples', type=int, default=512)
+    p.add_argument('--ceiling', type=int, default=0, metavar='N',
+                   help='invert the first N test images and score their reconstructions')
     p.add_argument('--out', required=True, help='JSON file to write')
     return p.parse_args(argv)
 
@@ -115,6 +122,9 @@ def measure(run, segmenter, args):
         counts = np.bincount(pred.reshape(-1).numpy(), minlength=k)
         sample_pixels = counts if sample_pixels is None else sample_pixels + counts
     iou, miou, acc = iou_from_areas(areas)
+    ceiling = None
+    if args.ceiling:
+        ceiling = prior_ceiling(model, cfg, segmenter, args, k)
     w, w_hat, x = torch.cat(ws), torch.cat(w_hats), torch.cat(pooled)
     x = torch.cat([x, torch.ones(len(x), 1)], 1)
     half = len(x) // 2
@@ -137,8 +147,38 @@ def measure(run, segmenter, args):
         classes_in_shots=sorted(name(c - args.label_offset) for c in shot_ids),
         classes_in_samples=sorted(name(c) for c in in_samples),
         latent_mse={k: round(v, 4) for k, v in latent_mse.items()},
+        ceiling_miou=ceiling,
         iou={name(c): (None if not np.isfinite(v) else round(float(v), 1))
              for c, v in enumerate(iou)}, num_labels=num_labels)
+
+
+@torch.no_grad()
+def prior_ceiling(model, cfg, segmenter, args, k):
+    """mIoU of the reconstructions of the first ``args.ceiling`` test images (inverted with the
+    run's options) against their label maps."""
+    from mmengine.dataset import pseudo_collate
+
+    from catgen.evaluation.metrics.segmentation_miou import iou_areas, iou_from_areas
+    from catgen.models.latent_inversion import build_perceptual, invert_images
+    from catgen.registry import DATASETS
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    n = min(args.ceiling, len(dataset))
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(n)]), False)
+    inputs = data['inputs']
+    opts = dict(model.inversion)
+    perceptual = build_perceptual(opts.pop('perceptual', None))
+    with torch.enable_grad():
+        latents, _ = invert_images(model.generator, inputs['img'], model.latent_avg,
+                                   perceptual=perceptual, progress=False, **opts)
+    gen = model.generator
+    stored = [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
+    recon = gen(None, latents, noise=stored, input_is_latent=True)
+    u8 = ((recon.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pred = segmenter(u8).argmax(1)
+    target = inputs['label'] - args.label_offset
+    target[(inputs['label'] == model.data_preprocessor.ignore_index) | (target < 0)] = -1
+    _, miou, _ = iou_from_areas(iou_areas(pred.numpy(), target.numpy(), k))
+    return round(miou, 2)
 
 
 def main(argv=None):
@@ -152,7 +192,8 @@ def main(argv=None):
     for run in args.runs:
         r = measure(run, segmenter, args)
         print(f"{run}: {r['mode']}, {r['shots']} shots: pseudo-label mIoU {r['miou']} "
-              f"acc {r['acc']} coverage {r['coverage']}; latent MSE {r['latent_mse']}")
+              f"acc {r['acc']} coverage {r['coverage']}; latent MSE {r['latent_mse']}; "
+              f"prior ceiling mIoU {r['ceiling_miou']}")
         results.append(r)
     write_text_atomic(args.out, json.dumps(results, indent=1) + '\n')
     print(f'written {args.out}')
