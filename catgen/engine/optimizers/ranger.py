@@ -16,15 +16,19 @@ step 2 (its update, ``lr * rect * m_hat * sqrt(1 - beta2^t) / (sqrt(v) + eps)``,
 un-rectified branch are Ranger's) and ``timm.optim.Lookahead`` for step 3; step 1 is the loop
 below (tested against a step-by-step reference of Ranger's maths).
 """
+import functools
+
 import torch
-from timm.optim import Lookahead
 
 from catgen.registry import OPTIMIZERS
 
 
 @OPTIMIZERS.register_module()
-class Ranger(Lookahead):
-    """RAdam + Lookahead + gradient centralisation (the module docstring).
+def Ranger(params, lr=1e-3, alpha=0.5, k=6, betas=(0.95, 0.999), eps=1e-5, weight_decay=0.0,
+           use_gc=True):
+    """RAdam + Lookahead + gradient centralisation (the module docstring): a
+    ``torch.optim.Optimizer``. timm is imported on first use (catgen's registries import no
+    heavy dependency).
 
     Args:
         params: parameters or parameter groups.
@@ -36,6 +40,18 @@ class Ranger(Lookahead):
         weight_decay: L2 weight decay (0).
         use_gc: gradient centralisation on gradients with more than one dimension (True).
     """
+    return _ranger_class()(params, lr=lr, alpha=alpha, k=k, betas=betas, eps=eps,
+                           weight_decay=weight_decay, use_gc=use_gc)
+
+
+@functools.lru_cache(maxsize=None)
+def _ranger_class():
+    from timm.optim import Lookahead
+    return type('Ranger', (_RangerMixin, Lookahead), {})
+
+
+class _RangerMixin:
+    """Ranger's construction and step on top of timm's Lookahead (see :func:`Ranger`)."""
 
     def __init__(self, params, lr=1e-3, alpha=0.5, k=6, betas=(0.95, 0.999), eps=1e-5,
                  weight_decay=0.0, use_gc=True):
