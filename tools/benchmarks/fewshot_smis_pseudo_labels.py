@@ -52,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument('--num-samples', type=int, default=512)
     p.add_argument('--ceiling', type=int, default=0, metavar='N',
                    help='invert the first N test images and score their reconstructions')
+    p.add_argument('--feature-layers', nargs='+', default=None, metavar='LEVEL',
+                   help="the prior's feature levels for the pseudo labels instead of the "
+                        "run's (e.g. convs.3 convs.5 convs.7): a what-if on the same inversion")
     p.add_argument('--out', required=True, help='JSON file to write')
     return p.parse_args(argv)
 
@@ -89,6 +92,8 @@ def measure(run, segmenter, args):
     data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]),
                                    False)['inputs']
     labels, _ = model.conditioning(data)
+    if args.feature_layers:
+        model.feature_layers = tuple(args.feature_layers)
     cache = osp.join(run, 'prior_inversion.pth')
     out = model.prepare_pseudo_labels(data['img'], labels, cache_file=cache, progress=False)
     if not out['from_cache']:
@@ -142,6 +147,7 @@ def measure(run, segmenter, args):
     in_samples = [c for c in range(k) if sample_pixels[c] / sample_pixels.sum() >= 0.005]
     return dict(
         run=run, mode=model.mode, shots=len(dataset), num_samples=args.num_samples,
+        feature_layers=list(model.feature_layers),
         inversion_mse=[round(float(v), 4) for v in out['mse']],
         miou=round(miou, 2), acc=round(acc, 2), coverage=round(counted / total, 4),
         classes_in_shots=sorted(name(c - args.label_offset) for c in shot_ids),
