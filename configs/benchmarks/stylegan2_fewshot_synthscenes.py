@@ -30,8 +30,8 @@ num_eval_samples = 1
 options = dict(train_dataloader=dict(num_workers=0))
 segmenter = dict(config='configs/segmenters/fcn_synthscenes-target.py',
                  checkpoint='zoo://fcn_synthscenes-target')
-evaluator = [dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
-                                                      **segmenter))]
+evaluator = [dict(type='FID',
+                  feature_extractor=dict(type='SegmenterFeatureExtractor', **segmenter))]
 diversity = 'adapt/intra_lpips_seg-fcn_synthscenes-target'
 metrics = [
     dict(key='adapt/realism', name='quality (realism)', lower_is_better=False),

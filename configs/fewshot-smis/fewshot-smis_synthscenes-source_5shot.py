@@ -11,7 +11,7 @@
 # offline: LPIPS's backbone cannot be loaded); 3,000 encoder iterations of batch 8 with Ranger
 # lr 1e-4 (docs/fewshot_smis.md has the measured time and quality).
 _base_ = ['../_base_/models/fewshot_smis.py', '../_base_/datasets/synthscenes_source.py',
-          '../_base_/default_runtime.py']
+          '../_base_/evaluation/synthscenes_source_sis.py', '../_base_/default_runtime.py']
 num_shots = 5
 model = dict(
     prior=dict(size=64, style_dim=128, n_mlp=4, channel_multiplier=1, max_channels=128,
@@ -29,15 +29,7 @@ iters = 3000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
 val_cfg = dict(type='GenValLoop')
 test_cfg = dict(type='GenTestLoop')
-source_segmenter = dict(config='configs/segmenters/fcn_synthscenes-source.py',
-                        checkpoint='zoo://fcn_synthscenes-source')
-test_evaluator = [
-    dict(type='SegmentationMIoU', **source_segmenter, label_offset=1, segment_real=True),
-    dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
-                                            **source_segmenter)),
-    dict(type='LPIPSDiversity', segmenter=source_segmenter),
-    dict(type='ClassColorDistance'),
-]
+test_evaluator = _base_.source_sis_evaluator
 val_evaluator = dict(type='ClassColorDistance')
 default_hooks = dict(checkpoint=dict(interval=iters, max_keep_ckpts=1), logger=dict(interval=50),
                      ema_norm_stats=dict(num_batches=0))

@@ -3,18 +3,11 @@
 # shared transfer budget (2,000 iterations of batch 8), evaluated like Fewshot-SMIS on the 200
 # source val label maps: the baseline of docs/fewshot_smis.md ("does the StyleGAN2 prior win at
 # 1-5 shots?").
-_base_ = ['../_base_/schedules/transfer_synthscenes.py']
+_base_ = ['../_base_/schedules/transfer_synthscenes.py',
+          '../_base_/evaluation/synthscenes_source_sis.py']
 num_shots = 5
 model = dict(transfer=dict(type='Scratch'), num_eval_samples=4)
 train_dataloader = dict(dataset=dict(domain='source', num_shots=num_shots))
 val_dataloader = dict(dataset=dict(domain='source'))
 test_dataloader = val_dataloader
-source_segmenter = dict(config='configs/segmenters/fcn_synthscenes-source.py',
-                        checkpoint='zoo://fcn_synthscenes-source')
-test_evaluator = [
-    dict(type='SegmentationMIoU', **source_segmenter, label_offset=1, segment_real=True),
-    dict(type='FID', feature_extractor=dict(type='SegmenterFeatureExtractor',
-                                            **source_segmenter)),
-    dict(type='LPIPSDiversity', segmenter=source_segmenter),
-    dict(type='ClassColorDistance'),
-]
+test_evaluator = _base_.source_sis_evaluator

@@ -77,7 +77,6 @@ def test_synthesizer_predict_outputs_through_an_evaluator(alex_file):
     assert out['diversity/lpips_diversity'] > 0  # the generator uses its noise
 
 
-
 def test_segmenter_form_names_its_outputs():
     """With a segmenter the distance is the LPIPS form in its features (no ImageNet weights):
     identical samples score 0, different ones more, under a name that says which features."""
@@ -87,8 +86,8 @@ def test_segmenter_form_names_its_outputs():
                checkpoint='zoo://fcn_synthscenes-source')
     metric = LPIPSDiversity(segmenter=seg)
     g = _torch.Generator().manual_seed(0)
-    same = _torch.randint(0, 255, (1, 3, 64, 64), generator=g, dtype=_torch.uint8).expand(2, -1,
-                                                                                           -1, -1)
+    same = _torch.randint(0, 255, (1, 3, 64, 64), generator=g, dtype=_torch.uint8)
+    same = same.expand(2, -1, -1, -1)
     other = _torch.randint(0, 255, (2, 3, 64, 64), generator=g, dtype=_torch.uint8)
     metric.process(None, [dict(fake_img=same), dict(fake_img=other)])
     assert metric.results[0] == pytest.approx(0, abs=1e-9) and metric.results[1] > 0

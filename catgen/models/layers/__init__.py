@@ -4,5 +4,6 @@ from .spade import SPADE
 from .spade_resblock import SPADEResBlock
 from .sync_batch_norm import SyncBatchNorm2d, global_batch_stats
 
-__all__ = ['AffinityLayer', 'IRSEBlock', 'SqueezeExcite', 'SPADE', 'SPADEResBlock', 'SyncBatchNorm2d',
+__all__ = ['AffinityLayer', 'IRSEBlock', 'SqueezeExcite', 'SPADE', 'SPADEResBlock',
+           'SyncBatchNorm2d',
            'global_batch_stats']

@@ -4,5 +4,6 @@ from .oasis_synthesizer import OASISSynthesizer
 from .spade_synthesizer import SPADESynthesizer
 from .stylegan2_synthesizer import StyleGAN2Synthesizer
 
-__all__ = ['ConditionalGANSynthesizer', 'FewshotSMISSynthesizer', 'OASISSynthesizer', 'SPADESynthesizer',
+__all__ = ['ConditionalGANSynthesizer', 'FewshotSMISSynthesizer', 'OASISSynthesizer',
+           'SPADESynthesizer',
            'StyleGAN2Synthesizer']
