@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from tests.engine.test_distributed_stylegan2 import train_two_processes
+from tests.tools.test_fewshot_smis_tools import tiny_prior_file
 
 
 @pytest.mark.slow
 def test_two_processes_share_the_inversion_and_keep_one_encoder(tiny_synthscenes, tmp_path):
     r0, r1, work = train_two_processes(
         'configs/fewshot-smis/fewshot-smis_synthscenes-source_1shot.py', {
-            'model.prior_checkpoint': None, 'model.latent_avg_samples': 16,
+            'model.prior_checkpoint': tiny_prior_file(tmp_path), 'model.latent_avg_samples': 16,
             'model.prior': dict(max_channels=8, channel_base=128, style_dim=8, n_mlp=2),
             'model.encoder': dict(widths=(4, 4, 8, 8), units=(1, 1, 1, 1)),
             'model.inversion': dict(steps=3),

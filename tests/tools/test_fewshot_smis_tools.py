@@ -23,8 +23,26 @@ SPARSE = osp.join(ROOT, 'configs/fewshot-smis/fewshot-smis_synthscenes-source_1s
 DENSE = osp.join(ROOT, 'configs/fewshot-smis/fewshot-smis_synthscenes-source_5shot.py')
 
 
+TINY_PRIOR = dict(type='StyleGAN2Generator', size=64, style_dim=8, n_mlp=2, channel_multiplier=1,
+                  max_channels=8, channel_base=128, fused_modconv=False)
+
+
+def tiny_prior_file(directory):
+    """A prior checkpoint with seeded random weights of the tiny test architecture."""
+    import torch
+
+    from catgen.models import StyleGAN2Generator
+    torch.manual_seed(0)
+    path = osp.join(str(directory), 'tiny_prior.pth')
+    kwargs = {k: v for k, v in TINY_PRIOR.items() if k != 'type'}
+    torch.save({f'generator_ema.module.{k}': v
+                for k, v in StyleGAN2Generator(**kwargs).state_dict().items()}, path)
+    return path
+
+
 def options(data_root, max_iters=2):
-    return ['model.prior_checkpoint=None', 'model.prior.max_channels=8',
+    prior = tiny_prior_file(data_root)
+    return [f'model.prior_checkpoint={prior}', 'model.prior.max_channels=8',
             'model.prior.channel_base=128', 'model.prior.style_dim=8', 'model.prior.n_mlp=2',
             'model.encoder.widths=(4,4,8,8)', 'model.encoder.units=(1,1,1,1)',
             'model.inversion.steps=3', 'model.latent_avg_samples=32',
@@ -113,3 +131,16 @@ def test_pseudo_label_quality_tool(trained, tmp_path):
     assert set(result['latent_mse']) == {'encoder', 'w_avg', 'ridge_4x4'}
     assert 0 <= result['ceiling_miou'] <= 100
     assert json.load(open(out))[0]['run'] == str(trained)
+
+
+def test_training_refuses_a_random_prior_and_inference_does_not_reread_it(
+        tiny_synthscenes, tmp_path):
+    from catgen.utils.config import inference_model_cfg, load_config
+    opts = options(tiny_synthscenes, max_iters=1)
+    opts[0] = 'model.prior_checkpoint=None'
+    with pytest.raises(ValueError, match='trained prior'):
+        train_tool.main([DENSE, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts])
+    cfg = load_config(DENSE)
+    assert cfg.model.prior_checkpoint == 'zoo://stylegan2_synthscenes-source'
+    # the trained checkpoint holds the prior: tools/test.py and synthesize.py do not read it
+    assert inference_model_cfg(cfg.model, has_checkpoint=True)['prior_checkpoint'] is None

@@ -44,6 +44,11 @@ class PriorInversionHook(Hook):
 
     def before_train(self, runner):
         model = unwrap(runner.model)
+        if getattr(model, 'prior_checkpoint', None) is None:
+            raise ValueError('Fewshot-SMIS training needs a trained prior: model.prior_checkpoint '
+                             'is None, so the prior would keep its random initial weights and '
+                             'every pseudo label would be meaningless. Set it to a StyleGAN2 '
+                             'checkpoint (e.g. zoo://stylegan2_synthscenes-source).')
         dataset = runner.train_dataloader.dataset
         if len(dataset) > 64:
             raise ValueError(f'PriorInversionHook inverts every training image, and the training '

@@ -49,8 +49,9 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         encoder: config of the encoder (``PSPEncoder``); ``in_channels``, ``num_styles``,
             ``style_dim`` and ``input_size`` default to the data's classes and the prior's.
         prior_checkpoint: the prior's weights: a checkpoint of a StyleGAN2 synthesizer (its EMA
-            generator; ``zoo://NAME`` works), or of a bare generator; None keeps the
-            initialisation (tests).
+            generator; ``zoo://NAME`` works), or of a bare generator. None keeps the random
+            initialisation: for building before loading a trained checkpoint (the tools do
+            that), refused by training (``PriorInversionHook``).
         mode: ``'dense'`` (class prototypes; dense label maps in) or ``'sparse'`` (per-pixel
             support features; scribbles in).
         feature_resolution: the prior's feature level used for pseudo labels (64).
@@ -83,6 +84,7 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         super().__init__(generator=None, **kwargs)
         self.generator = MODELS.build(dict(prior)) if isinstance(prior, dict) else prior
         gen = self.generator
+        self.prior_checkpoint = prior_checkpoint
         self._prior_latent_avg = None
         if prior_checkpoint is not None:
             self._load_prior(prior_checkpoint)
