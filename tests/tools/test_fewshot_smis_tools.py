@@ -140,7 +140,8 @@ def test_training_refuses_a_random_prior_and_inference_does_not_reread_it(
     opts[0] = 'model.prior_checkpoint=None'
     with pytest.raises(ValueError, match='trained prior'):
         train_tool.main([DENSE, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts])
-    cfg = load_config(DENSE)
+    cfg = load_config(DENSE, {f'{k}.dataset.data_root': str(tiny_synthscenes)
+                              for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')})
     assert cfg.model.prior_checkpoint == 'zoo://stylegan2_synthscenes-source'
     # the trained checkpoint holds the prior: tools/test.py and synthesize.py do not read it
     assert inference_model_cfg(cfg.model, has_checkpoint=True)['prior_checkpoint'] is None
