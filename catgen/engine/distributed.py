@@ -29,7 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 from catgen.registry import MODEL_WRAPPERS
 
 #: submodules of a synthesizer that DDP may wrap: they are called through their wrappers
-DDP_PARTS = ('generator', 'discriminator', 'encoder')  # encoder: Fewshot-SMIS
+DDP_PARTS = ('generator', 'discriminator', 'encoder',  # encoder: Fewshot-SMIS
+             'rearranger', 'mapper')  # SIS-UG
 
 
 def world_info():

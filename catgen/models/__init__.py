@@ -4,4 +4,6 @@ from .encoders import *  # noqa: F401,F403
 from .generators import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .mappers import *  # noqa: F401,F403
+from .rearrangers import *  # noqa: F401,F403
 from .synthesizers import *  # noqa: F401,F403

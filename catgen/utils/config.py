@@ -408,9 +408,11 @@ def inference_model_cfg(model_cfg, has_checkpoint, random_weights=False):
     if random_weights:
         model_cfg['transfer'] = None
         return model_cfg
-    if has_checkpoint and model_cfg.get('prior_checkpoint') is not None:
-        # a frozen prior (Fewshot-SMIS) is part of the trained checkpoint: not read again
-        model_cfg['prior_checkpoint'] = None
+    for key in ('prior_checkpoint', 'rearranger_checkpoint'):
+        if has_checkpoint and model_cfg.get(key) is not None:
+            # frozen parts loaded at build (the prior of Fewshot-SMIS and SIS-UG, SIS-UG's
+            # stage-1 rearranger) are in the trained checkpoint: not read again
+            model_cfg[key] = None
     if transfer is None:
         if not has_checkpoint:
             raise ValueError(

@@ -1,4 +1,5 @@
-"""PriorInversionHook: before training, invert the labelled shots into the prior (Fewshot-SMIS)."""
+"""PriorInversionHook: before training, invert the labelled shots into the prior (Fewshot-SMIS,
+SIS-UG's mapper stage)."""
 import os.path as osp
 
 import numpy as np
@@ -15,7 +16,8 @@ from catgen.visualization.colorize import colorize_label, default_palette
 
 @HOOKS.register_module()
 class PriorInversionHook(Hook):
-    """Prepare a Fewshot-SMIS synthesizer's pseudo labelling before the first iteration.
+    """Prepare the pseudo labelling of a prior-based synthesizer before the first iteration:
+    Fewshot-SMIS's prototypes / support features, SIS-UG's proxy masks of the labelled shots.
 
     Reads every image of the training set (the 1 to 5 labelled shots) through its pipeline and
     the data preprocessor, and calls ``model.prepare_pseudo_labels`` with the dense label maps
@@ -26,7 +28,8 @@ class PriorInversionHook(Hook):
 
     Writes, in the work dir:
 
-    - ``inversion.png``: rows label map (or scribbles) | pseudo labels of the reconstruction |
+    - ``inversion.png``: rows label map (or scribbles) | pseudo labels (SIS-UG: proxy masks, a
+      k-colour palette) of the reconstruction |
       reconstruction | real image, one column per shot; the reconstruction error is logged;
     - ``pseudo_labels.png``: ``num_samples`` random samples of the prior (seed 0) above their
       pseudo label maps: what the encoder is trained on.
@@ -45,14 +48,15 @@ class PriorInversionHook(Hook):
     def before_train(self, runner):
         model = unwrap(runner.model)
         if getattr(model, 'prior_checkpoint', None) is None:
-            raise ValueError('Fewshot-SMIS training needs a trained prior: model.prior_checkpoint '
-                             'is None, so the prior would keep its random initial weights and '
-                             'every pseudo label would be meaningless. Set it to a StyleGAN2 '
+            raise ValueError(f'{model.method} training needs a trained prior: '
+                             'model.prior_checkpoint is None, so the prior would keep its random '
+                             'initial weights and every pseudo label would be meaningless. Set it '
+                             'to a StyleGAN2 '
                              'checkpoint (e.g. zoo://stylegan2_synthscenes-source).')
         dataset = runner.train_dataloader.dataset
         if len(dataset) > 64:
             raise ValueError(f'PriorInversionHook inverts every training image, and the training '
-                             f'set has {len(dataset)}: Fewshot-SMIS takes a few labelled shots '
+                             f'set has {len(dataset)}: {model.method} takes a few labelled shots '
                              '(set num_shots in the dataset config).')
         data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]),
                                        False)['inputs']
@@ -84,7 +88,8 @@ class PriorInversionHook(Hook):
         noise = [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
         feats, recon = model.prior_features(out['latents'], noise=noise)
         pseudo = model.pseudo_labels(feats, size=labels.shape[-2:])
-        rows = np.stack([_colour(pseudo, palette), to_uint8(recon).cpu().numpy()], 1)
+        rows = np.stack([self._colour_pseudo(model, pseudo, palette),
+                         to_uint8(recon).cpu().numpy()], 1)
         grid = make_sample_grid(labels.cpu().numpy(), rows, to_uint8(data['img']).cpu().numpy(),
                                 palette=palette, scale=2,
                                 row_names=['label', 'pseudo label', 'reconstruction', 'real'])
@@ -94,9 +99,15 @@ class PriorInversionHook(Hook):
         feats, imgs = model.prior_features(gen.get_latent(z))
         pseudo = model.pseudo_labels(feats, size=imgs.shape[-2:])
         grid = make_sample_grid(None, np.stack([to_uint8(imgs).cpu().numpy(),
-                                                _colour(pseudo, palette)], 1),
+                                                self._colour_pseudo(model, pseudo, palette)], 1),
                                 scale=2, row_names=['sample', 'pseudo label'])
         save_image(grid, osp.join(runner.work_dir, 'pseudo_labels.png'))
+
+    @staticmethod
+    def _colour_pseudo(model, labels, palette):
+        """Pseudo labels in the data's palette; SIS-UG's proxy masks in a k-colour one."""
+        k = getattr(model, 'num_clusters', None)
+        return _colour(labels, palette if k is None else default_palette(k))
 
 
 def _colour(labels, palette):

@@ -201,22 +201,67 @@ class StyleGAN2Generator(nn.Module, TransferableGenerator):
             noise = ([None] * self.num_layers if self.noise_mode == 'random' else
                      [getattr(self.noises, f'noise_{i}') for i in range(self.num_layers)])
         feats = OrderedDict()
-        out = self.input(w.shape[0])
-        out = self.conv1(out, w[:, 0], noise=noise[0])
-        feats['conv1'] = out
-        skip = self.to_rgb1(out, w[:, 1])
-        i = 1
-        for j, to_rgb in enumerate(self.to_rgbs):
-            out = self.convs[2 * j](out, w[:, i], noise=noise[2 * j + 1])
-            feats[f'convs.{2 * j}'] = out
-            out = self.convs[2 * j + 1](out, w[:, i + 1], noise=noise[2 * j + 2])
-            feats[f'convs.{2 * j + 1}'] = out
-            skip = to_rgb(out, w[:, i + 2], skip)
-            i += 2
+        out, skip = self._blocks(None, None, w, noise, 0, self.log_size, feats)
         out = (skip, feats) if return_features else (skip,)
         if return_latents:
             out = out + (w,)
         return out if len(out) > 1 else skip
+
+    # ------------------------------------------------------------------ split synthesis
+    def _blocks(self, out, skip, w, noise, start, stop, feats=None):
+        """Run the synthesis network from the state after resolution ``2 ** start`` (``start``
+        0: from the constant input) to the state after resolution ``2 ** stop``.
+
+        The state after resolution r is ``(out, skip)``: the last StyledConv's output
+        Tensor[B, C_r, r, r] and the RGB image so far Tensor[B, 3, r, r]. ``w``: per-layer
+        latents Tensor[B, n_latent, D]; ``noise``: the full list of per-layer noise maps.
+        """
+        if start == 0:
+            out = self.input(w.shape[0])
+            out = self.conv1(out, w[:, 0], noise=noise[0])
+            if feats is not None:
+                feats['conv1'] = out
+            skip = self.to_rgb1(out, w[:, 1])
+            start = 2
+        for log_res in range(start + 1, stop + 1):
+            j = log_res - 3  # the block of resolution 2 ** log_res
+            i = 2 * j + 1   # its first latent
+            out = self.convs[2 * j](out, w[:, i], noise=noise[2 * j + 1])
+            if feats is not None:
+                feats[f'convs.{2 * j}'] = out
+            out = self.convs[2 * j + 1](out, w[:, i + 1], noise=noise[2 * j + 2])
+            if feats is not None:
+                feats[f'convs.{2 * j + 1}'] = out
+            skip = self.to_rgbs[j](out, w[:, i + 2], skip)
+        return out, skip
+
+    def _split_args(self, w, noise, resolution):
+        log = check_size(resolution) if resolution != 4 else 2
+        if not 2 <= log <= self.log_size:
+            raise ValueError(f'resolution must be a power of 2 in [4, {self.size}], got '
+                             f'{resolution}')
+        if w.dim() == 2:
+            w = w.unsqueeze(1).expand(-1, self.n_latent, -1)
+        if noise is None:
+            noise = ([None] * self.num_layers if self.noise_mode == 'random' else
+                     [getattr(self.noises, f'noise_{i}') for i in range(self.num_layers)])
+        return w, noise, log
+
+    def synthesis_until(self, w, resolution, noise=None):
+        """The synthesis state after ``resolution``: ``(out Tensor[B, C_r, r, r], skip
+        Tensor[B, 3, r, r])`` (the last StyledConv's output, the RGB image so far) of latents
+        ``w`` (Tensor[B, D] or [B, n_latent, D], w's); ``noise`` as in :meth:`forward`. With
+        :meth:`synthesis_from`, a forward pass cut at ``resolution`` (SIS-UG's rearranger edits
+        the state in between)."""
+        w, noise, log = self._split_args(w, noise, resolution)
+        return self._blocks(None, None, w, noise, 0, log)
+
+    def synthesis_from(self, out, skip, w, resolution, noise=None):
+        """Go on from the state ``(out, skip)`` after ``resolution`` to the image
+        Tensor[B, 3, size, size]; ``w`` and ``noise`` as in :meth:`synthesis_until` (the
+        latents of the layers after ``resolution`` are used)."""
+        w, noise, log = self._split_args(w, noise, resolution)
+        return self._blocks(out, skip, w, noise, log, self.log_size)[1]
 
 
 def mix_latents(z1, z2, n_latent, crossover=None):

@@ -1,9 +1,11 @@
 from .base_synthesizer import ConditionalGANSynthesizer
 from .fewshot_smis_synthesizer import FewshotSMISSynthesizer
 from .oasis_synthesizer import OASISSynthesizer
+from .prior_synthesizer import PriorSynthesizer
+from .sisug_synthesizer import SISUGSynthesizer
 from .spade_synthesizer import SPADESynthesizer
 from .stylegan2_synthesizer import StyleGAN2Synthesizer
 
 __all__ = ['ConditionalGANSynthesizer', 'FewshotSMISSynthesizer', 'OASISSynthesizer',
-           'SPADESynthesizer',
+           'PriorSynthesizer', 'SISUGSynthesizer', 'SPADESynthesizer',
            'StyleGAN2Synthesizer']

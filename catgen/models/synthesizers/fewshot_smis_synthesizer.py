@@ -20,28 +20,22 @@ With 1 to 5 labelled images and a StyleGAN2 trained on unlabelled images of the 
 The prior is never trained: checkpoints hold it (for self-contained inference), the encoder and
 the average latent.
 """
-import hashlib
-import json
-import os
-import os.path as osp
-
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 
-from catgen.models.latent_inversion import build_perceptual, invert_images
 from catgen.models.pseudo_labels import (class_prototypes, dense_pseudo_labels,
                                          sparse_pseudo_labels, support_features)
 from catgen.registry import MODELS
-from catgen.utils.checkpoint import load_state_dict_checked, read_state_dict, safe_load
 
-from .base_synthesizer import ConditionalGANSynthesizer, unwrap
+from .base_synthesizer import unwrap
+from .prior_synthesizer import PriorSynthesizer
 
 MODES = ('dense', 'sparse')
 
 
 @MODELS.register_module()
-class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
+class FewshotSMISSynthesizer(PriorSynthesizer):
     """Semantic image synthesis by a pSp encoder into a frozen StyleGAN2 prior (module doc).
 
     Args:
@@ -66,9 +60,11 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
             ``latent_avg`` (pSp reads the checkpoint's).
         multimodal: replace the fine layers' latents by a random sample's in :meth:`synthesize`.
         multimodal_from: the first W+ index replaced (the fine layers).
-        **kwargs: :class:`ConditionalGANSynthesizer` (``data_preprocessor``, ``eval_seed``,
-            ``num_eval_samples``).
+        **kwargs: :class:`PriorSynthesizer` / :class:`ConditionalGANSynthesizer`
+            (``data_preprocessor``, ``eval_seed``, ``num_eval_samples``).
     """
+
+    method = 'Fewshot-SMIS'
 
     def __init__(self, prior, encoder, prior_checkpoint=None, mode='dense',
                  feature_resolution=64, feature_layers=None, top_k=3, threshold=0.5,
@@ -76,19 +72,9 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
                  **kwargs):
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        for key in ('discriminator', 'transfer'):
-            if kwargs.get(key) is not None:
-                raise ValueError(f'FewshotSMISSynthesizer takes no {key}: the prior is frozen '
-                                 'and only the encoder trains')
-        kwargs['ema_momentum'] = None
-        super().__init__(generator=None, **kwargs)
-        self.generator = MODELS.build(dict(prior)) if isinstance(prior, dict) else prior
+        super().__init__(prior, prior_checkpoint=prior_checkpoint, inversion=inversion,
+                         latent_avg_samples=latent_avg_samples, **kwargs)
         gen = self.generator
-        self.prior_checkpoint = prior_checkpoint
-        self._prior_latent_avg = None
-        if prior_checkpoint is not None:
-            self._load_prior(prior_checkpoint)
-        gen.requires_grad_(False).eval()
         num_classes = getattr(self.data_preprocessor, 'num_classes', None)
         enc = dict(encoder) if isinstance(encoder, dict) else encoder
         if isinstance(enc, dict):
@@ -102,7 +88,7 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
                              f'prior needs {gen.n_latent} of {gen.style_dim}')
         self.encoder = enc
         self.mode = mode
-        levels = self._levels_at(feature_resolution) if feature_layers is None else \
+        levels = self.levels_at(feature_resolution) if feature_layers is None else \
             tuple(feature_layers)
         unknown = [n for n in levels if n not in gen.feature_levels()]
         if unknown:
@@ -111,18 +97,11 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         self.feature_layers = levels
         self.top_k = int(top_k)
         self.threshold = float(threshold)
-        self.inversion = dict(inversion or {})
         self.multimodal = bool(multimodal)
         if not 0 <= int(multimodal_from) <= gen.n_latent:
             raise ValueError(f'multimodal_from must be in [0, {gen.n_latent}], got '
                              f'{multimodal_from}')
         self.multimodal_from = int(multimodal_from)
-        # pSp's start_from_latent_avg: the checkpoint's latent_avg when it has one (official
-        # StyleGAN2 checkpoints converted for pSp do), else the mean of mapped samples
-        avg = self._prior_latent_avg
-        if avg is None:
-            avg = gen.mean_latent(int(latent_avg_samples))[0]
-        self.register_buffer('latent_avg', avg.reshape(-1).float().clone())
         # set by prepare_pseudo_labels (not in checkpoints: recomputed from the cached inversion)
         self.register_buffer('prototypes', torch.zeros(0), persistent=False)
         self.register_buffer('present', torch.zeros(0, dtype=torch.bool), persistent=False)
@@ -131,47 +110,6 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
                              persistent=False)
         self.prepared = False
 
-    # ------------------------------------------------------------------ set-up
-    def _levels_at(self, resolution):
-        gen = self.generator
-        names = [n for n in gen.feature_levels()
-                 if self._resolution(n) == int(resolution)]
-        if not names:
-            raise ValueError(f'the prior ({gen.size} px) has no feature level at '
-                             f'{resolution} px; set feature_resolution <= {gen.size}')
-        return (names[-1],)
-
-    @staticmethod
-    def _resolution(level):
-        """The output size of a StyleGAN2 feature level ('conv1': 4, 'convs.i': 2 ** (3 + i//2))."""
-        if level == 'conv1':
-            return 4
-        return 2 ** (3 + int(level.split('.')[1]) // 2)
-
-    def _load_prior(self, checkpoint):
-        what = f'prior checkpoint {checkpoint}'
-        try:
-            raw = safe_load(checkpoint, map_location='cpu')
-        except FileNotFoundError as err:
-            raise FileNotFoundError(
-                f'{err} The Fewshot-SMIS prior is a StyleGAN2 trained on unlabelled images of '
-                'the domain: a checkpoint of tools/train.py with a configs/stylegan2/ config, '
-                'a rosinality checkpoint converted by tools/convert_stylegan2_checkpoint.py, or '
-                'zoo://stylegan2_synthscenes-source (docs/fewshot_smis.md).') from err
-        if isinstance(raw, dict) and torch.is_tensor(raw.get('latent_avg')):
-            self._prior_latent_avg = raw['latent_avg']
-        state = read_state_dict(raw, what=what)
-        if any(k.startswith(('generator_ema.', 'generator.')) for k in state):
-            state = read_state_dict(state, prefix=('generator_ema.module.', 'generator.'),
-                                    what=what)
-        load_state_dict_checked(self.generator, state, source=what)
-
-    def train(self, mode=True):
-        """Train mode for the encoder only: the prior stays in eval mode."""
-        super().train(mode)
-        self.generator.eval()
-        return self
-
     def optim_params(self, part):
         if part != 'encoder':
             raise ValueError(f"FewshotSMISSynthesizer trains only its encoder: optim_wrapper "
@@ -179,18 +117,6 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         return unwrap(self.encoder).parameters()
 
     # ------------------------------------------------------------------ pseudo labels
-    def prior_features(self, w, noise=None):
-        """Prior features of latents ``w`` (Tensor[B, D] or [B, n_latent, D], w's):
-        Tensor[B, F, r, r] at the largest resolution of ``feature_layers``, and the images."""
-        img, feats = self.generator(None, w, noise=noise, input_is_latent=True,
-                                    return_features=True)
-        maps = [feats[n] for n in self.feature_layers]
-        size = max(m.shape[-1] for m in maps)
-        maps = [m if m.shape[-1] == size else
-                F.interpolate(m, size=(size, size), mode='bilinear', align_corners=False)
-                for m in maps]
-        return torch.cat(maps, dim=1), img
-
     def pseudo_labels(self, feats, size=None):
         """int64 Tensor[B, H, W] pseudo label maps of prior features (255: unlabelled)."""
         self._check_prepared()
@@ -219,39 +145,13 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
         """
         gen = self.generator
         device = self.latent_avg.device
-        images = images.to(device)
         labels = labels.to(device)
-        # the cache is valid for these images and these inversion options (a plain string:
-        # catgen's safe loader reads back nothing but tensors and builtins)
-        digest = hashlib.sha256(images.detach().float().cpu().numpy().tobytes()).hexdigest()
-        key = json.dumps(dict(images=digest, inversion=self.inversion), sort_keys=True,
-                         default=str)
-        cached = None
-        if cache_file is not None and osp.isfile(cache_file):
-            cached = safe_load(cache_file, map_location='cpu')
-            if cached.get('key') != key:
-                cached = None
-        if cached is not None:
-            latents, mse = cached['latents'].to(device), cached['mse']
-        else:
-            opts = dict(self.inversion)
-            perceptual = build_perceptual(opts.pop('perceptual', None))
-            if perceptual is not None:
-                perceptual.module.to(device)
-            with torch.enable_grad():
-                latents, mse = invert_images(gen, images, self.latent_avg,
-                                             perceptual=perceptual, progress=progress, **opts)
-            if cache_file is not None:
-                os.makedirs(osp.dirname(osp.abspath(cache_file)), exist_ok=True)
-                tmp = f'{cache_file}.tmp'
-                torch.save(dict(key=key, latents=latents.cpu(), mse=mse.cpu()), tmp)
-                os.replace(tmp, cache_file)
+        latents, mse, from_cache = self.invert_cached(images, cache_file, progress)
         # the features of the inverted images with random noise maps, as the official code
         # (seeded: the same prototypes on every run and every rank)
         rng = torch.Generator().manual_seed(int(self.inversion.get('seed', 0)) + 1)
         feats, _ = self.prior_features(latents, noise=gen.draw_noise(len(latents), rng, device))
-        stored = [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
-        recon = gen(None, latents, noise=stored, input_is_latent=True)
+        recon = gen(None, latents, noise=self.stored_noise(), input_is_latent=True)
         if self.mode == 'dense':
             protos, present = class_prototypes(feats, labels, self.data_preprocessor.num_classes,
                                                self.data_preprocessor.ignore_index)
@@ -264,8 +164,7 @@ class FewshotSMISSynthesizer(ConditionalGANSynthesizer):
                                  'pixel at the feature resolution (scribbles too thin?)')
             self.support, self.support_labels = support, support_labels
         self.prepared = True
-        return dict(latents=latents, mse=mse.to(device), reconstructions=recon,
-                    from_cache=cached is not None)
+        return dict(latents=latents, mse=mse, reconstructions=recon, from_cache=from_cache)
 
     def _check_prepared(self):
         if not self.prepared:

@@ -1,0 +1,3 @@
+from .semantic_mapper import SemanticMapper
+
+__all__ = ['SemanticMapper']
