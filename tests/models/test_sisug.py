@@ -209,3 +209,22 @@ def test_generator_split_matches_the_full_forward():
         assert torch.equal(gen.synthesis_from(out, skip, w, res), ref)
     with pytest.raises(ValueError, match='power of 2'):
         gen.synthesis_until(w, 64)
+
+
+def test_margin_mask_loss_by_hand():
+    """The hinge is zero once the target cluster wins by the margin, positive otherwise."""
+    model = build(losses=dict(mask_margin=0.05, flip_prob=0.0))
+    model.fit_proxy_masks()
+    feats, skip = model.state(model.sample_latents(2))
+    target = model.proxy_masks(feats).roll(1, 0)
+    centres = model.centres
+
+    def to_centres(f, source, tgt, extra):  # every vector exactly on its target centre
+        return centres[tgt].permute(0, 3, 1, 2), extra, None
+
+    model.rearranger.forward = to_centres
+    losses, acc = model.rearranger_losses(feats, skip)
+    second = (centres @ centres.t() - 2 * torch.eye(K)).max(1)[0]
+    expect = torch.relu(second[target] - 1 + 0.05).mean()
+    assert float(losses['loss_mask']) == pytest.approx(float(expect), abs=1e-5)
+    assert float(acc) == 1.0

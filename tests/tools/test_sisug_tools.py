@@ -134,3 +134,40 @@ def test_training_refuses_a_random_prior(tiny_synthscenes, tmp_path):
     opts[0] = 'model.prior_checkpoint=None'
     with pytest.raises(ValueError, match='trained prior'):
         train_tool.main([STAGE1, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts])
+
+
+def test_edit_tool_and_mapper_accuracy_tool(trained, tiny_synthscenes, tmp_path):
+    import edit_images
+    opts = options(tiny_synthscenes, stage1='/nonexistent.pth')
+    out = tmp_path / 'edits'
+    edited = edit_images.main([STAGE2, str(trained / 'stage2' / 'iter_2.pth'), '--num', '3',
+                               '--out', str(out), '--steps', '2', '--cfg-options', *opts])
+    assert edited.shape == (3, 3, 64, 64)
+    assert len(list(out.glob('*.png'))) == 4 and (out / 'inversion.pth').is_file()
+    grid = np.asarray(Image.open(out / 'grid.png'))
+    assert grid.shape[0] == 5 * (128 + 2) + 2  # real | reconstruction | label | proxy | edit
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    import sisug_mapper_accuracy as tool
+    opts = [o for o in opts if not o.startswith('model.rearranger_checkpoint')]
+    report = tool.main([STAGE2, '--rearranger-checkpoint', str(trained / 'stage1' / 'iter_2.pth'),
+                        '--pairs', '1', '2', '--num-val', '3', '--iters', '3',
+                        '--out', str(tmp_path / 'acc.json'), '--plot', str(tmp_path / 'acc.png'),
+                        '--cfg-options', *opts, 'model.inversion.steps=2'])
+    assert [r['pairs'] for r in report['results']] == [1, 2]
+    for row in report['results']:
+        assert 0 <= row['accuracy'] <= 100 and 0 <= row['lookup_miou'] <= 100
+    assert (tmp_path / 'acc.png').is_file() and report['num_val'] == 3
+
+
+def test_proxy_mask_hook_reuses_its_cache(trained, tiny_synthscenes, tmp_path):
+    """A new run in the same work dir (not a resume) reads the cached centres back."""
+    work = tmp_path / 'again'
+    work.mkdir()
+    import shutil
+    shutil.copy(trained / 'stage1' / 'proxy_centres.pth', work / 'proxy_centres.pth')
+    train_tool.main([STAGE1, '--work-dir', str(work), '--cfg-options',
+                     *options(tiny_synthscenes, max_iters=1)])
+    log = open(sorted(work.glob('*/*.log'))[-1]).read()
+    assert 'centres read from' in log
+    state = safe_load(work / 'iter_1.pth')['state_dict']
+    assert torch.equal(state['centres'], safe_load(work / 'proxy_centres.pth')['centres'])

@@ -18,7 +18,10 @@ few labelled images and no image-label training pairs for the generator itself:
      ``flip_prob``; then the truth is the mirrored state): L1 to the (mirrored) features and
      RGB skip;
    - ``loss_mask``: target = another sample's mask: cross-entropy between the output's proxy
-     logits (cosine to the centres / ``temperature``) and the target mask;
+     logits (cosine to the centres / ``temperature``) and the target mask; with
+     ``mask_margin`` m a hinge instead, ``relu(max_other cos - cos_target + m)``, which stops
+     pulling a vector once its cluster wins by m (cross-entropy keeps pulling it towards the
+     centre, i.e. towards the cluster's average appearance);
    - ``loss_style``: the same pair: per cluster present in both masks, the output's mean
      features (and RGB) inside the target region match the source's inside its own region
      (MSE): the source's appearance, the target's layout;
@@ -50,7 +53,8 @@ from .prior_synthesizer import PriorSynthesizer
 
 PARTS = ('rearranger', 'mapper')
 MAPPER_INPUTS = ('seg', 'scribble', 'edge')
-DEFAULT_LOSSES = dict(rec=1.0, mask=1.0, style=1.0, flip_prob=0.5, temperature=0.1)
+DEFAULT_LOSSES = dict(rec=1.0, mask=1.0, style=1.0, flip_prob=0.5, temperature=0.1,
+                      mask_margin=None)
 
 
 def label_edges(labels, ignore_index=255):
@@ -99,7 +103,8 @@ class SISUGSynthesizer(PriorSynthesizer):
             centres are loaded (and frozen); None in stage 1 and for inference.
         mapper_input: ``'seg'``, ``'scribble'`` or ``'edge'`` (module doc).
         losses: the rearranger's loss weights and options, merged into
-            ``dict(rec=1, mask=1, style=1, flip_prob=0.5, temperature=0.1)``.
+            ``dict(rec=1, mask=1, style=1, flip_prob=0.5, temperature=0.1,
+            mask_margin=None)`` (module doc).
         truncation: psi of the random sources at inference (1: off).
         inversion: options of the inversion of labelled images and edited images.
         latent_avg_samples: see :class:`PriorSynthesizer`.
@@ -300,7 +305,14 @@ class SISUGSynthesizer(PriorSynthesizer):
         target = source.roll(1, 0) if b > 1 else source.flip(-1)
         new_feats, new_skip, _ = self.rearranger(feats, source, target, skip)
         logits = proxy_logits(new_feats, self.centres, float(opts['temperature']))
-        out['loss_mask'] = float(opts['mask']) * F.cross_entropy(logits, target)
+        if opts['mask_margin'] is None:
+            mask_loss = F.cross_entropy(logits, target)
+        else:
+            cos = logits * float(opts['temperature'])
+            own = cos.gather(1, target[:, None])[:, 0]
+            other = cos.scatter(1, target[:, None], -2.0).max(1)[0]
+            mask_loss = F.relu(other - own + float(opts['mask_margin'])).mean()
+        out['loss_mask'] = float(opts['mask']) * mask_loss
         values_src = torch.cat([feats, skip], 1)
         values_new = torch.cat([new_feats, new_skip], 1)
         mean_src, n_src = region_means(values_src, source, k)
