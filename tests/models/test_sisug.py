@@ -213,7 +213,7 @@ def test_generator_split_matches_the_full_forward():
 
 def test_margin_mask_loss_by_hand():
     """The hinge is zero once the target cluster wins by the margin, positive otherwise."""
-    model = build(losses=dict(mask_margin=0.05, flip_prob=0.0))
+    model = build(losses=dict(mask_margin=0.05, flip_prob=0.0))  # the default: a hinge
     model.fit_proxy_masks()
     feats, skip = model.state(model.sample_latents(2))
     target = model.proxy_masks(feats).roll(1, 0)
@@ -228,3 +228,20 @@ def test_margin_mask_loss_by_hand():
     expect = torch.relu(second[target] - 1 + 0.05).mean()
     assert float(losses['loss_mask']) == pytest.approx(float(expect), abs=1e-5)
     assert float(acc) == 1.0
+
+
+def test_cross_entropy_mask_loss_by_hand():
+    model = build(losses=dict(mask_margin=None, temperature=0.5, flip_prob=0.0))
+    model.fit_proxy_masks()
+    feats, skip = model.state(model.sample_latents(2))
+    target = model.proxy_masks(feats).roll(1, 0)
+    centres = model.centres
+
+    def to_centres(f, source, tgt, extra):
+        return centres[tgt].permute(0, 3, 1, 2), extra, None
+
+    model.rearranger.forward = to_centres
+    losses, _ = model.rearranger_losses(feats, skip)
+    logp = torch.log_softmax(centres @ centres.t() / 0.5, dim=1)  # row: the vector's centre
+    expect = -logp[target, target].mean()
+    assert float(losses['loss_mask']) == pytest.approx(float(expect), abs=1e-5)

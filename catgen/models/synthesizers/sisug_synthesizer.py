@@ -17,14 +17,14 @@ few labelled images and no image-label training pairs for the generator itself:
    - ``loss_rec``: target = the sample's own mask, or its mirror image (probability
      ``flip_prob``; then the truth is the mirrored state): L1 to the (mirrored) features and
      RGB skip;
-   - ``loss_mask``: target = another sample's mask: cross-entropy between the output's proxy
-     logits (cosine to the centres / ``temperature``) and the target mask; with
-     ``mask_margin`` m a hinge instead, ``relu(max_other cos - cos_target + m)``, which stops
-     pulling a vector once its cluster wins by m (cross-entropy keeps pulling it towards the
-     centre, i.e. towards the cluster's average appearance);
+   - ``loss_mask``: target = another sample's mask: a hinge on the output's cosines to the
+     centres, ``relu(max_other cos - cos_target + mask_margin)`` (0.02), which stops pulling a
+     vector once its cluster wins by the margin; ``mask_margin=None`` takes the cross-entropy
+     of ``cos / temperature`` instead, which keeps pulling every vector towards its centre,
+     i.e. towards the cluster's average appearance (measured worse, docs/sis_ug.md);
    - ``loss_style``: the same pair: per cluster present in both masks, the output's mean
      features (and RGB) inside the target region match the source's inside its own region
-     (MSE): the source's appearance, the target's layout;
+     (MSE, weight 10): the source's appearance, the target's layout;
 3. **semantic mapper** (``train_part='mapper'``, the only labelled part): the few labelled
    images are inverted into the prior (:meth:`prepare_pseudo_labels`, run by the
    ``PriorInversionHook``, cached), their proxy masks are the targets; the
@@ -53,8 +53,8 @@ from .prior_synthesizer import PriorSynthesizer
 
 PARTS = ('rearranger', 'mapper')
 MAPPER_INPUTS = ('seg', 'scribble', 'edge')
-DEFAULT_LOSSES = dict(rec=1.0, mask=1.0, style=1.0, flip_prob=0.5, temperature=0.1,
-                      mask_margin=None)
+DEFAULT_LOSSES = dict(rec=1.0, mask=1.0, style=10.0, flip_prob=0.5, temperature=0.1,
+                      mask_margin=0.02)
 
 
 def label_edges(labels, ignore_index=255):
@@ -103,8 +103,8 @@ class SISUGSynthesizer(PriorSynthesizer):
             centres are loaded (and frozen); None in stage 1 and for inference.
         mapper_input: ``'seg'``, ``'scribble'`` or ``'edge'`` (module doc).
         losses: the rearranger's loss weights and options, merged into
-            ``dict(rec=1, mask=1, style=1, flip_prob=0.5, temperature=0.1,
-            mask_margin=None)`` (module doc).
+            ``dict(rec=1, mask=1, style=10, flip_prob=0.5, temperature=0.1,
+            mask_margin=0.02)`` (module doc).
         truncation: psi of the random sources at inference (1: off).
         inversion: options of the inversion of labelled images and edited images.
         latent_avg_samples: see :class:`PriorSynthesizer`.

@@ -20,7 +20,7 @@ model = dict(
     mapper=dict(type='SemanticMapper', width=32, num_blocks=4),
     train_part='rearranger',
     mapper_input='seg',
-    losses=dict(rec=1.0, mask=1.0, style=1.0, flip_prob=0.5, temperature=0.1),
+    losses=dict(rec=1.0, mask=1.0, style=10.0, flip_prob=0.5, temperature=0.1, mask_margin=0.02),
     inversion=dict(steps=2000, lr=1.0, optimizer=dict(type='Ranger'),
                    perceptual=dict(type='lpips', net='alex'), perceptual_weight=0.8),
 )
