@@ -245,3 +245,26 @@ def test_cross_entropy_mask_loss_by_hand():
     logp = torch.log_softmax(centres @ centres.t() / 0.5, dim=1)  # row: the vector's centre
     expect = -logp[target, target].mean()
     assert float(losses['loss_mask']) == pytest.approx(float(expect), abs=1e-5)
+
+
+def test_source_candidates_keep_the_best_covering_source():
+    model = build(source_candidates=4)
+    model.fit_proxy_masks()
+    model.eval()
+    labels = torch.randint(0, C, (2, 32, 32), generator=torch.Generator().manual_seed(4))
+    _, seg = model.conditioning(dict(label=labels, seg=None))
+    target = model.map_masks(seg)
+    w = model.choose_sources(target, sample_ids=[3, 9])
+    assert torch.equal(w, model.choose_sources(target, sample_ids=[3, 9]))  # per sample id
+    # by hand: every candidate's histogram intersection; the chosen one has the largest
+    ids = [3 * 1_000_003 + 7_919 * (j + 1) for j in range(4)]
+    cand = model.generator.get_latent(model.sample_noise(4, ids))
+    feats, _ = model.state(cand, model.stored_noise())
+    hist = torch.nn.functional.one_hot(model.proxy_masks(feats), K).flatten(1, 2).float().mean(1)
+    want = torch.nn.functional.one_hot(target[0], K).flatten().view(-1, K).float().mean(0)
+    score = torch.minimum(hist, want).sum(1)
+    assert torch.allclose(w[0], cand[score.argmax()])
+    out = model.synthesize(seg, sample_ids=[3, 9])
+    assert out.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match='source_candidates'):
+        build(source_candidates=0)

@@ -231,5 +231,5 @@ class FewshotSMISSynthesizer(PriorSynthesizer):
             style = gen.get_latent(z.to(w))
             w = w.clone()
             w[:, self.multimodal_from:] = style[:, None]
-            noise = None
+            noise = self.sample_noise_maps(seg.shape[0], sample_ids, seg.device)
         return gen(None, w, noise=noise, input_is_latent=True)

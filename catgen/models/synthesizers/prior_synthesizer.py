@@ -98,6 +98,18 @@ class PriorSynthesizer(ConditionalGANSynthesizer):
         gen = self.generator
         return [getattr(gen.noises, f'noise_{i}') for i in range(gen.num_layers)]
 
+    def sample_noise_maps(self, batch_size, sample_ids=None, device=None):
+        """Per-layer noise maps of the prior for a batch: with ``sample_ids`` those of sample
+        ``i`` are a pure function of ``(eval_seed, i)`` (reproducible evaluation), else random
+        (the global RNG). Returns a list of ``num_layers`` Tensor[B, 1, r, r]."""
+        gen = self.generator
+        device = device or self.latent_avg.device
+        if sample_ids is None:
+            return gen.draw_noise(batch_size, None, device)
+        per_sample = [gen.draw_noise(1, torch.Generator().manual_seed(
+            int(self.eval_seed) * 1_000_003 + int(i) + 104_729), device) for i in sample_ids]
+        return [torch.cat(maps) for maps in zip(*per_sample)]
+
     @staticmethod
     def level_resolution(level):
         """The output size of a StyleGAN2 feature level ('conv1': 4, 'convs.i': 2 ** (3 + i//2))."""

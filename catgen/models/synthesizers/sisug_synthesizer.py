@@ -32,8 +32,8 @@ few labelled images and no image-label training pairs for the generator itself:
    cross-entropy (random horizontal flips); the rearranger (from ``rearranger_checkpoint``)
    is frozen;
 4. **inference** (:meth:`synthesize`): user mask -> mapper -> proxy mask -> the rearranged
-   state of a random sample (one per sample id; or of given latents: :meth:`edit` inverts a
-   real image first) -> image.
+   state of a random sample (one per sample id; with ``source_candidates`` M > 1 the best
+   covering of M; or of given latents: :meth:`edit` inverts a real image first) -> image.
 
 User masks (``mapper_input``): ``'seg'`` one-hot label maps; ``'scribble'`` the scribbles of
 ``SimulateScribbles`` (one-hot, zero where unlabelled); ``'edge'`` an edge sketch, the
@@ -106,6 +106,9 @@ class SISUGSynthesizer(PriorSynthesizer):
             ``dict(rec=1, mask=1, style=10, flip_prob=0.5, temperature=0.1,
             mask_margin=0.02)`` (module doc).
         truncation: psi of the random sources at inference (1: off).
+        source_candidates: random sources drawn per sample at inference, the one whose proxy
+            mask best covers the target's clusters kept (1: the paper's single random source;
+            catgen's option, :meth:`choose_sources`).
         inversion: options of the inversion of labelled images and edited images.
         latent_avg_samples: see :class:`PriorSynthesizer`.
         **kwargs: :class:`PriorSynthesizer` (``data_preprocessor``, ``eval_seed``,
@@ -117,7 +120,7 @@ class SISUGSynthesizer(PriorSynthesizer):
     def __init__(self, prior, rearranger, mapper, prior_checkpoint=None, proxy_resolution=16,
                  num_clusters=16, kmeans=None, train_part='rearranger',
                  rearranger_checkpoint=None, mapper_input='seg', losses=None, truncation=1.0,
-                 inversion=None, latent_avg_samples=4096, **kwargs):
+                 source_candidates=1, inversion=None, latent_avg_samples=4096, **kwargs):
         if train_part not in PARTS:
             raise ValueError(f'train_part must be one of {PARTS}, got {train_part!r}')
         if mapper_input not in MAPPER_INPUTS:
@@ -144,6 +147,9 @@ class SISUGSynthesizer(PriorSynthesizer):
         if not 0 < float(truncation) <= 1:
             raise ValueError(f'truncation must be in (0, 1], got {truncation}')
         self.truncation = float(truncation)
+        if int(source_candidates) < 1:
+            raise ValueError(f'source_candidates must be >= 1, got {source_candidates}')
+        self.source_candidates = int(source_candidates)
         if isinstance(rearranger, dict):
             rearranger = dict(rearranger)
             rearranger.setdefault('num_clusters', self.num_clusters)
@@ -427,18 +433,47 @@ class SISUGSynthesizer(PriorSynthesizer):
 
         The source of sample ``i`` is the w of ``z`` (Tensor[B, D]), else of the noise of its
         sample id (a pure function of ``(eval_seed, id)``), else random; or ``latents``
-        (Tensor[B, n_latent, D], e.g. an inverted real image: :meth:`edit`). The prior's stored
-        noise maps are used.
+        (Tensor[B, n_latent, D], e.g. an inverted real image: :meth:`edit`). With
+        ``source_candidates`` M > 1 (and no ``z`` or ``latents``), each sample draws M sources
+        (a pure function of ``(eval_seed, id)`` too) and keeps the one whose proxy mask shares
+        the most area, cluster by cluster, with the target (:meth:`choose_sources`). The
+        prior's stored noise maps are used.
         """
-        if latents is None:
+        target = self.map_masks(seg)
+        noise = self.stored_noise()
+        if latents is not None:
+            w = latents
+        elif z is None and self.source_candidates > 1:
+            w = self.choose_sources(target, sample_ids, noise)
+        else:
             if z is None:
                 z = self.sample_noise(seg.shape[0], sample_ids, seg.device)
-            w = self.generator.get_latent(z.to(self.latent_avg))
-            if self.truncation < 1:
-                w = self.latent_avg + self.truncation * (w - self.latent_avg)
-        else:
-            w = latents
-        return self.rearrange(w, self.map_masks(seg), noise=self.stored_noise())
+            w = self._truncate(self.generator.get_latent(z.to(self.latent_avg)))
+        return self.rearrange(w, target, noise=noise)
+
+    def _truncate(self, w):
+        if self.truncation < 1:
+            w = self.latent_avg + self.truncation * (w - self.latent_avg)
+        return w
+
+    def choose_sources(self, target, sample_ids=None, noise=None):
+        """Per target proxy mask (int Tensor[B, r, r]), the best of ``source_candidates``
+        random sources: the largest histogram intersection ``sum_c min(p_src(c), p_tgt(c))``
+        of the cluster areas, i.e. the source that already has the most of what the target
+        shows. Returns the chosen w's Tensor[B, D]."""
+        b, m = target.shape[0], self.source_candidates
+        ids = list(range(b)) if sample_ids is None else [int(i) for i in sample_ids]
+        # candidate j of sample i: the noise of id (i, j), a pure function of (eval_seed, i, j)
+        z = self.sample_noise(b * m, [i * 1_000_003 + 7_919 * (j + 1) for i in ids
+                                      for j in range(m)], target.device)
+        w = self._truncate(self.generator.get_latent(z.to(self.latent_avg)))
+        feats, _ = self.state(w, noise)
+        k = self.num_clusters
+        hist = F.one_hot(self.proxy_masks(feats), k).flatten(1, 2).float().mean(1)
+        want = F.one_hot(target, k).flatten(1, 2).float().mean(1)
+        score = torch.minimum(hist.view(b, m, k), want[:, None]).sum(-1)
+        best = score.argmax(1)
+        return w.view(b, m, -1)[torch.arange(b, device=w.device), best]
 
     @torch.no_grad()
     def edit(self, images, labels, cache_file=None, progress=False):
