@@ -171,3 +171,17 @@ def test_proxy_mask_hook_reuses_its_cache(trained, tiny_synthscenes, tmp_path):
     assert 'centres read from' in log
     state = safe_load(work / 'iter_1.pth')['state_dict']
     assert torch.equal(state['centres'], safe_load(work / 'proxy_centres.pth')['centres'])
+
+
+def test_diagnostics_tool(trained, tiny_synthscenes, tmp_path):
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    import sisug_diagnostics as tool
+    opts = options(tiny_synthscenes, stage1='/nonexistent.pth')
+    report = tool.main([str(trained / 'stage2'), '--num-val', '3', '--num-sources', '1',
+                        '--out', str(tmp_path / 'diag.json'), '--cfg-options', *opts,
+                        'model.inversion.steps=2'])
+    for key in ('reconstruction', 'rearranged_own', 'oracle_random', 'mapper_own',
+                'mapper_random'):
+        assert 0 <= report[key] <= 100, key
+    assert 0 <= report['mapper_accuracy'] <= 100 and report['num_val'] == 3
+    assert (trained / 'stage2' / 'diagnostics_inversion_3.pth').is_file()
