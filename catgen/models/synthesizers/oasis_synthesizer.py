@@ -1,4 +1,5 @@
-"""OASIS (Sushko et al., ICLR 2021): a U-Net segmenter as discriminator, N+1 class loss, LabelMix."""
+"""OASIS (Sushko et al., ICLR 2021): a U-Net segmenter as discriminator, N+1 class loss,
+LabelMix."""
 from catgen.models.losses.labelmix import generate_labelmix, labelmix_loss
 from catgen.registry import MODELS
 
