@@ -31,6 +31,7 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
         init_gain: gain of that initialisation (official 0.02).
         extra_label_channels: channels of ``seg`` after the class channels (SPADE's instance
             edge map: 1); filled in from the data preprocessor.
+        last_stride: stride of each PatchGAN's last middle conv (SPADE 1, CA2-SIS 2).
 
     Model protocol: the class slices, feature levels and input levels of every scale, prefixed
     ``discriminator_<i>.``; input level j groups layer ``model<j>`` of every scale.
@@ -38,7 +39,7 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
 
     def __init__(self, num_classes, num_scales=2, num_layers=4, base_channels=64, img_channels=3,
                  spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02,
-                 extra_label_channels=0):
+                 extra_label_channels=0, last_stride=1):
         super().__init__()
         if num_scales < 1:
             raise ValueError(f'num_scales must be >= 1, got {num_scales}')
@@ -50,7 +51,7 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
                 num_classes, num_layers=num_layers, base_channels=base_channels,
                 img_channels=img_channels, spectral_norm=spectral_norm, norm_type=norm_type,
                 init_type=init_type, init_gain=init_gain,
-                extra_label_channels=extra_label_channels))
+                extra_label_channels=extra_label_channels, last_stride=last_stride))
 
     # ---------------------------------------------------------------- model protocol
     def _scales(self):
@@ -62,7 +63,8 @@ class MultiScalePatchGANDiscriminator(TransferableDiscriminator, nn.Module):
                 for name, d in self._scales() for s in d.class_slices()]
 
     def feature_levels(self):
-        return tuple(f'{name}.{level}' for name, d in self._scales() for level in d.feature_levels())
+        return tuple(f'{name}.{level}' for name, d in self._scales()
+                     for level in d.feature_levels())
 
     def input_levels(self):
         per_scale = [d.input_levels() for _, d in self._scales()]

@@ -54,6 +54,8 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
         extra_label_channels: channels of ``seg`` after the ``num_classes`` class channels
             (SPADE's instance edge map: 1, official ``compute_D_input_nc``); filled in from the
             data preprocessor.
+        last_stride: stride of the last middle conv: 1 in SPADE, 2 in CA2-SIS (whose
+            discriminator, 3 layers, downsamples with every middle conv).
 
     Model protocol: class slice ``model0.0`` (its first ``num_classes`` input channels read the
     label map, the image channels come after); feature levels ``model0`` .. ``model<n-1>``
@@ -62,8 +64,10 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
 
     def __init__(self, num_classes, num_layers=4, base_channels=64, img_channels=3,
                  spectral_norm=True, norm_type='instance', init_type='xavier', init_gain=0.02,
-                 init_cfg=None, extra_label_channels=0):
+                 init_cfg=None, extra_label_channels=0, last_stride=1):
         super().__init__(init_cfg=init_cfg or spade_init_cfg(init_type, init_gain))
+        if last_stride not in (1, 2):
+            raise ValueError(f'last_stride must be 1 (SPADE) or 2 (CA2-SIS), got {last_stride}')
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         self.num_classes = num_classes
@@ -76,7 +80,7 @@ class PatchGANDiscriminator(TransferableDiscriminator, BaseModule):
         groups = [[nn.Conv2d(in_nc, nf, kw, stride=2, padding=padw), nn.LeakyReLU(0.2)]]
         for n in range(1, num_layers):
             nf_prev, nf = nf, min(nf * 2, 512)
-            stride = 1 if n == num_layers - 1 else 2
+            stride = last_stride if n == num_layers - 1 else 2
             conv = nn.Conv2d(nf_prev, nf, kw, stride=stride, padding=padw)
             groups.append([_norm_conv(conv, spectral_norm, norm_type), nn.LeakyReLU(0.2)])
         groups.append([nn.Conv2d(nf, 1, kw, stride=1, padding=padw)])

@@ -1,3 +1,4 @@
+from .class_style_encoder import ClassStyleEncoder
 from .psp_encoder import GradualStyleBlock, PSPEncoder
 
-__all__ = ['GradualStyleBlock', 'PSPEncoder']
+__all__ = ['ClassStyleEncoder', 'GradualStyleBlock', 'PSPEncoder']
