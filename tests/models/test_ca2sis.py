@@ -151,3 +151,64 @@ def test_ca2sis_discriminator_downsamples_with_every_middle_conv():
                                        torch.zeros(1, 4, 64, 64))][2] == 18
     with pytest.raises(ValueError, match='last_stride'):
         MODELS.build(dict(type='PatchGANDiscriminator', num_classes=4, last_stride=3))
+
+
+def build_synth(**kw):
+    torch.manual_seed(0)
+    return MODELS.build(dict(
+        type='CA2SISSynthesizer',
+        data_preprocessor=dict(type='SISDataPreprocessor', num_classes=4),
+        generator=dict(type='CA2SISGenerator', **TINY),
+        discriminator=dict(type='MultiScalePatchGANDiscriminator', num_scales=2, num_layers=3,
+                           base_channels=8, last_stride=2), **kw))
+
+
+def test_synthesizer_steps_generator_then_discriminator():
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    model = build_synth()
+    assert model.generator_ema is None  # no EMA, as official
+    order = []
+    wraps = {}
+    for part in ('generator', 'discriminator'):
+        opt = torch.optim.Adam(model.optim_params(part), lr=1e-3, betas=(0.0, 0.9))
+        wrap = OptimWrapper(opt)
+        original = wrap.update_params
+        wrap.update_params = (lambda loss, _p=part, _o=original: (order.append(_p), _o(loss)))
+        wraps[part] = wrap
+    labels = torch.randint(0, 4, (2, 16, 16))
+    data = dict(inputs=dict(img=[torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8)] * 2,
+                            label=list(labels)))
+    g0 = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    logs = model.train_step(data, OptimWrapperDict(**wraps))
+    assert order == ['generator', 'discriminator']
+    assert set(logs) >= {'loss_g_adv', 'loss_g_fm', 'loss_g_att', 'loss_d_fake', 'loss_d_real'}
+    assert all(torch.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(g0[k], v) for k, v in model.generator.state_dict().items())
+
+
+def test_synthesizer_inference_styles_and_refusals():
+    model = build_synth().eval()
+    unzero(model.generator)
+    seg = seg_of(torch.randint(0, 4, (2, 16, 16)), 4)
+    img = torch.rand(2, 3, 16, 16) * 2 - 1
+    a = model.synthesize(seg, style=img)
+    assert torch.equal(a, model.generator(seg, style_img=img))
+    r1 = model.synthesize(seg, sample_ids=[0, 1])
+    assert torch.equal(r1, model.synthesize(seg, sample_ids=[0, 1]))  # per sample id
+    out = model(dict(seg=seg, img=img, label=seg.argmax(1)), mode='tensor')
+    assert torch.equal(out, a)  # eval_style='image': the batch's real images give the styles
+    with pytest.raises(KeyError, match='LoadSISImageFromFile'):
+        model(dict(seg=seg, label=seg.argmax(1)), mode='tensor')
+    with pytest.raises(NotImplementedError, match='issue 16'):
+        build_synth(transfer=dict(type='FinetuneAll'))
+    with pytest.raises(ValueError, match='eval_style'):
+        build_synth(eval_style='mean')
+
+
+def test_synthscenes_config_builds(tiny_synthscenes):
+    from catgen.utils.config import load_config
+    cfg = load_config('configs/ca2sis/ca2sis_synthscenes-source.py',
+                      {'train_dataloader.dataset.data_root': str(tiny_synthscenes)})
+    model = MODELS.build(cfg.model)
+    assert model.generator.output_size == (64, 64) and model.generator.num_classes == 21
+    assert cfg.optim_wrapper.discriminator.optimizer.lr == 4e-4
