@@ -203,6 +203,8 @@ def test_synthesizer_inference_styles_and_refusals():
         build_synth(transfer=dict(type='FinetuneAll'))
     with pytest.raises(ValueError, match='eval_style'):
         build_synth(eval_style='mean')
+    with pytest.raises(NotImplementedError, match='mapping network'):
+        build_synth(eval_style='random')
 
 
 def test_synthscenes_config_builds(tiny_synthscenes):

@@ -52,6 +52,10 @@ class CA2SISSynthesizer(SPADESynthesizer):
                                       '(issue 16): train it without model.transfer')
         if eval_style not in EVAL_STYLES:
             raise ValueError(f'eval_style must be one of {EVAL_STYLES}, got {eval_style!r}')
+        if eval_style == 'random':
+            raise NotImplementedError("eval_style='random' needs a trained mapping network (the "
+                                      'official second stage, not in catgen yet: issue 16); an '
+                                      'untrained one would give meaningless styles')
         kwargs.setdefault('ema_momentum', None)
         kwargs['kld_loss'] = None
         super().__init__(generator, discriminator, **kwargs)
